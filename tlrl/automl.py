@@ -1,0 +1,401 @@
+"""The SC:ML baseline: AutoML over classical regressors with hyperopt-sklearn (TPE).
+
+``automl_search(X, y, max_evals, trial_timeout, seed)`` runs one hyperopt-sklearn
+``HyperoptEstimator`` search on the rows it is given (the caller passes the train part
+only; the test set never reaches it) and returns the chosen preprocessing + regressor
+as an *unfitted* scikit-learn ``Pipeline`` together with a per-trial report.
+
+Design
+------
+Validation
+    hpsklearn scores each trial on the *last* ``valid_size`` (20 %) of the rows it is
+    given, training on the rest. We permute the rows first with a seeded generator, so
+    the validation split is random but identical for every trial and every run with
+    the same seed. The loss is the validation MAE.
+
+Search space
+    Not hpsklearn's ``any_regressor`` (SVR, k-NN, random forest, a *single* extra tree,
+    AdaBoost, gradient boosting, SGD) but the list in ``DEFAULT_REGRESSORS``: random
+    forest, extra trees (the ensemble), gradient boosting, histogram gradient boosting,
+    k-NN, ridge, lasso, elastic net and linear SVR, each with hpsklearn's own
+    hyperparameter space. Left out: kernel SVR and Gaussian processes (fit time grows
+    with the square to cube of the rows, so on the 25k-row JARVIS train part nearly every
+    such trial would just run into the time-out), MLPs (the neural baselines are the
+    NN-17 methods) and the single extra tree / SGD / AdaBoost of ``any_regressor``
+    (weaker versions of what is in the list). ``"svr"`` can still be asked for through
+    ``regressors=``. Random and extra forests use ``criterion="squared_error"`` only:
+    hpsklearn also draws ``absolute_error``, which is orders of magnitude slower and
+    would mostly time out. Every learner gets ``random_state=seed`` instead of
+    hpsklearn's ``hp.randint(5)`` "hyperparameter" (tuning a seed only fits noise).
+    Preprocessing is hpsklearn's ``any_preprocessing`` (PCA, standard scaler, min-max
+    scaler, normalizer) plus "none", which trees do not need.
+
+TPE
+    ``tpe.suggest`` with ``n_startup_jobs = clip(max_evals // 4, 2, 20)``: hyperopt's
+    default of 20 random start-up trials would make a 20-eval search pure random search.
+
+Seeding
+    hpsklearn 1.1.1 never hands its ``seed`` to ``hyperopt.fmin`` (its "rstate issue
+    #35" branch calls ``fmin`` without ``rstate`` whenever ``fmin`` accepts one), so the
+    suggestions would come from an unseeded generator. We therefore wrap the algorithm:
+    ``_SeededAlgo`` ignores the seed that ``fmin`` passes and draws it from our own
+    ``np.random.default_rng`` stream. Same ``seed`` => same proposals, same learners'
+    seeds, same split => same trial losses (trials that hit the time-out are the
+    exception: whether a slow trial finishes in time depends on the machine's load).
+
+Failures
+    hpsklearn runs each trial in a forked process and reports a failing trial in two
+    ways: (a) it returns ``status='fail'`` for time-outs, for non-finite features after a
+    preprocessing step and for two specific messages; (b) every other exception is sent
+    back and re-raised in the parent, where ``hyperopt.fmin`` (called with
+    ``catch_eval_exceptions=False``) marks the trial as an error, drops it from
+    ``trials.trials`` and aborts the whole search. We drive hpsklearn's public
+    ``fit_iter`` generator and, after an exception of kind (b), record the error for the
+    trial that was being evaluated and resume the search (``warm_start=True``), so both
+    kinds are counted in ``n_failed`` and reported in ``trials``. An exception raised by
+    the suggest algorithm itself is a bug, not a failed trial, and is re-raised. If no
+    trial succeeds, ``TlrlError`` names the first error.
+
+Inputs
+    ``y`` must be finite and ``X`` free of infinities (every learner rejects them, so a
+    search could only fail); ``NaN`` in ``X`` is allowed (histogram gradient boosting
+    handles it; other trials fail and are counted).
+
+Weak points: a trial whose process dies without answering (killed for memory) is only
+noticed when ``trial_timeout`` expires; time-outs make a run depend on the machine's
+speed; the suggest-seed wrapper relies on ``fmin`` calling ``algo(new_ids, domain,
+trials, seed)`` as hyperopt 0.2.7 does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import mean_absolute_error
+from sklearn.pipeline import Pipeline
+
+from tlrl.errors import TlrlError
+
+VALID_SIZE = 0.2
+MIN_ROWS = 10
+DEFAULT_REGRESSORS: tuple[str, ...] = (
+    "random_forest",
+    "extra_trees",
+    "gradient_boosting",
+    "hist_gradient_boosting",
+    "knn",
+    "ridge",
+    "lasso",
+    "elastic_net",
+    "linear_svr",
+)
+ALL_REGRESSORS: tuple[str, ...] = (*DEFAULT_REGRESSORS, "svr")
+DEFAULT_PREPROCESSING: tuple[str, ...] = ("none", "pca", "standard_scaler", "min_max_scaler", "normalizer")
+TRIAL_COLUMNS = ["trial", "model_class", "params", "loss", "status", "seconds", "error"]
+
+
+@dataclass
+class SearchResult:
+    """What one AutoML search found. ``best_pipeline`` is unfitted: ``clone(...).fit(X, y)``."""
+
+    best_pipeline: Pipeline
+    best_model_class: str
+    best_params: dict  # flat ``step__param`` names of best_pipeline, JSON-safe values
+    trials: pd.DataFrame  # one row per trial, columns TRIAL_COLUMNS
+    n_failed: int
+    seconds: float
+    best_loss: float = math.nan  # validation MAE of the chosen trial
+    n_startup_jobs: int = 0  # random trials before TPE takes over
+    extra: dict = field(default_factory=dict)
+
+
+def startup_jobs(max_evals: int) -> int:
+    """Random start-up trials before TPE: a quarter of the budget, between 2 and 20."""
+    return int(min(20, max(2, max_evals // 4)))
+
+
+def search_space(seed: int, regressors=DEFAULT_REGRESSORS, preprocessing=DEFAULT_PREPROCESSING):
+    """hyperopt choices ``(regressor, preprocessing)`` built from hpsklearn's components."""
+    from hpsklearn import (
+        elastic_net,
+        extra_trees_regressor,
+        gradient_boosting_regressor,
+        hist_gradient_boosting_regressor,
+        k_neighbors_regressor,
+        lasso,
+        linear_svr,
+        min_max_scaler,
+        normalizer,
+        pca,
+        random_forest_regressor,
+        ridge,
+        standard_scaler,
+        svr,
+    )
+    from hyperopt import hp
+
+    rs = int(seed)
+    reg_builders = {
+        "random_forest": lambda n: random_forest_regressor(n, criterion="squared_error", random_state=rs),
+        "extra_trees": lambda n: extra_trees_regressor(n, criterion="squared_error", random_state=rs),
+        "gradient_boosting": lambda n: gradient_boosting_regressor(n, random_state=rs),
+        "hist_gradient_boosting": lambda n: hist_gradient_boosting_regressor(n, random_state=rs),
+        "knn": lambda n: k_neighbors_regressor(n),
+        "ridge": lambda n: ridge(n, random_state=rs),
+        "lasso": lambda n: lasso(n, random_state=rs),
+        "elastic_net": lambda n: elastic_net(n, random_state=rs),
+        "linear_svr": lambda n: linear_svr(n, random_state=rs),
+        "svr": lambda n: svr(n, random_state=rs),
+    }
+    pre_builders = {
+        "none": lambda n: [],
+        "pca": lambda n: [pca(n)],
+        "standard_scaler": lambda n: [standard_scaler(n)],
+        "min_max_scaler": lambda n: [min_max_scaler(n)],
+        "normalizer": lambda n: [normalizer(n)],
+    }
+    for kind, names, known in (("regressor", regressors, reg_builders), ("preprocessing", preprocessing, pre_builders)):
+        unknown = [name for name in names if name not in known]
+        if unknown or not names:
+            raise TlrlError(f"unknown or no {kind} {unknown}: choose from {', '.join(known)}")
+    regressor = hp.choice("reg", [reg_builders[name](f"reg.{name}") for name in regressors])
+    pre = hp.choice("pre", [pre_builders[name](f"pre.{name}") for name in preprocessing])
+    return regressor, pre
+
+
+class _SeededAlgo:
+    """A suggest algorithm fed with seeds from our own generator; records every proposal.
+
+    hpsklearn 1.1.1 does not pass its seed on to ``fmin``, so the seed that ``fmin``
+    hands to the algorithm is unseeded; this replaces it.
+    """
+
+    def __init__(self, algo, seed_seq: np.random.SeedSequence):
+        self.algo = algo
+        self.rng = np.random.default_rng(seed_seq)
+        self.proposed: list[dict] = []  # tid, vals, t0 (perf_counter when handed out)
+        self.in_algo = False
+
+    def __call__(self, new_ids, domain, trials, seed, *args, **kwargs):
+        self.in_algo = True
+        docs = self.algo(new_ids, domain, trials, int(self.rng.integers(2**31 - 1)), *args, **kwargs)
+        self.in_algo = False
+        now = time.perf_counter()
+        for doc in docs:
+            vals = {k: v[0] for k, v in doc["misc"]["vals"].items() if len(v)}
+            self.proposed.append({"tid": doc["tid"], "vals": vals, "t0": now})
+        return docs
+
+
+@contextlib.contextmanager
+def _progressbar(enabled: bool):
+    """hyperopt's tqdm bar when ``enabled``; silence otherwise (hpsklearn cannot pass the flag)."""
+    import hyperopt.progress
+
+    if enabled:
+        yield
+        return
+    saved = hyperopt.progress.default_callback
+    hyperopt.progress.default_callback = hyperopt.progress.no_progress_callback
+    try:
+        yield
+    finally:
+        hyperopt.progress.default_callback = saved
+
+
+def _check_inputs(X, y, max_evals, trial_timeout) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+        raise TlrlError(f"AutoML needs X of shape (n, d) and y of shape (n,), got {X.shape} and {y.shape}")
+    if len(y) < MIN_ROWS:
+        raise TlrlError(f"AutoML needs at least {MIN_ROWS} rows, got {len(y)}")
+    if not np.isfinite(y).all():
+        raise TlrlError(f"AutoML: the target has {int((~np.isfinite(y)).sum())} NaN/infinite values")
+    if np.isinf(X).any():
+        raise TlrlError(
+            f"AutoML: X has {int(np.isinf(X).sum())} infinite values, which every regressor rejects; "
+            "fix or impute the features first"
+        )
+    if int(max_evals) < 1:
+        raise TlrlError(f"AutoML: max_evals must be at least 1, got {max_evals}")
+    if not trial_timeout or trial_timeout <= 0:
+        raise TlrlError(f"AutoML: trial_timeout must be positive (seconds), got {trial_timeout}")
+    return X, y
+
+
+def automl_search(
+    X: np.ndarray,
+    y: np.ndarray,
+    max_evals: int,
+    trial_timeout: float,
+    seed: int = 0,
+    progress: bool = True,
+    *,
+    regressors=DEFAULT_REGRESSORS,
+    preprocessing=DEFAULT_PREPROCESSING,
+    valid_size: float = VALID_SIZE,
+) -> SearchResult:
+    """Search ``max_evals`` (preprocessing, regressor) configurations with TPE; return the best.
+
+    Only ``X, y`` are seen: each trial trains on a seeded 80 % of them and is scored by
+    the MAE on the other 20 %. Failed trials are reported, not fatal, unless all fail.
+    """
+    from hpsklearn import HyperoptEstimator
+    from hyperopt import tpe
+
+    X, y = _check_inputs(X, y, max_evals, trial_timeout)
+    max_evals = int(max_evals)
+    split_seq, algo_seq = np.random.SeedSequence(seed).spawn(2)
+    order = np.random.default_rng(split_seq).permutation(len(y))
+    Xs, ys = X[order], y[order]
+
+    n_startup = startup_jobs(max_evals)
+    algo = _SeededAlgo(partial(tpe.suggest, n_startup_jobs=n_startup), algo_seq)
+    regressor, pre = search_space(seed, regressors, preprocessing)
+    estim = HyperoptEstimator(
+        regressor=regressor,
+        preprocessing=pre,
+        loss_fn=mean_absolute_error,
+        algo=algo,
+        max_evals=max_evals,
+        trial_timeout=float(trial_timeout),
+        seed=seed,  # ignored by hpsklearn 1.1.1 (see module docstring); _SeededAlgo seeds instead
+        refit=False,  # the caller fits clones of best_pipeline
+        fit_increment=max_evals,  # one fmin call, one progress bar (until a trial raises)
+        n_jobs=1,
+    )
+
+    errors: dict[int, tuple[str, float]] = {}  # tid -> (message, seconds) for trials that raised
+    start = time.perf_counter()
+    with _progressbar(progress):
+        while len(algo.proposed) < max_evals:
+            search = estim.fit_iter(
+                Xs, ys, valid_size=valid_size, cv_shuffle=False,
+                warm_start=bool(algo.proposed), random_state=np.random.default_rng(seed),
+            )
+            next(search)
+            algo.in_algo = False
+            n_before = len(algo.proposed)
+            try:
+                search.send(max_evals - n_before)
+            except Exception as exc:  # a trial raised inside hpsklearn: record it, resume
+                last = algo.proposed[-1] if algo.proposed else None
+                if algo.in_algo or last is None or len(algo.proposed) == n_before or last["tid"] in errors:
+                    raise
+                errors[last["tid"]] = (f"{type(exc).__name__}: {exc}", time.perf_counter() - last["t0"])
+            finally:
+                search.close()
+    seconds = time.perf_counter() - start
+
+    n_fit = int(len(Xs) * (1 - valid_size))
+    table = _trial_table(estim, algo.proposed, errors, n_fit, X.shape[1], trial_timeout)
+    n_failed = int((table.status != "ok").sum())
+    if n_failed == len(table):
+        first = table.error.iloc[0]
+        raise TlrlError(
+            f"AutoML: all {len(table)} trials failed (first error: {first}); "
+            "check the features for NaN values or raise the trial time-out"
+        )
+
+    best_row = table.loc[table.loss.idxmin()]
+    best = estim.best_model()
+    pipeline = _pipeline(best["preprocs"], best["learner"], n_fit, X.shape[1])
+    model_class = type(pipeline.steps[-1][1]).__name__
+    if model_class != best_row.model_class:  # hpsklearn's record and ours must agree
+        raise RuntimeError(f"AutoML bookkeeping: best trial is {best_row.model_class}, hpsklearn kept {model_class}")
+    return SearchResult(
+        best_pipeline=pipeline,
+        best_model_class=model_class,
+        best_params=_json_params(pipeline),
+        trials=table,
+        n_failed=n_failed,
+        seconds=seconds,
+        best_loss=float(best_row.loss),
+        n_startup_jobs=n_startup,
+        extra={"valid_size": valid_size, "n_rows": len(Xs), "regressors": list(regressors),
+               "preprocessing": list(preprocessing)},
+    )
+
+
+def _pipeline(preprocs, learner, n_fit_rows: int, n_features: int) -> Pipeline:
+    """Unfitted clones of the preprocessing steps and the regressor, as one Pipeline.
+
+    PCA's ``n_components`` is capped as hpsklearn caps it during a trial.
+    """
+    from sklearn.base import clone
+    from sklearn.decomposition import PCA
+
+    steps, used = [], set()
+    for step in preprocs or []:
+        step = clone(step)
+        if isinstance(step, PCA) and isinstance(step.n_components, int | np.integer):
+            step.set_params(n_components=int(min(step.n_components, n_fit_rows, n_features)))
+        name = type(step).__name__.lower()
+        while name in used:
+            name += "_"
+        used.add(name)
+        steps.append((name, step))
+    steps.append(("regressor", clone(learner)))
+    return Pipeline(steps)
+
+
+def _json_value(v: Any):
+    if v is None or isinstance(v, bool | str):
+        return v
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return float(v) if math.isfinite(v) else repr(float(v))
+    if isinstance(v, list | tuple):
+        return [_json_value(x) for x in v]
+    return repr(v)
+
+
+def _json_params(pipeline: Pipeline) -> dict:
+    """``step__param`` -> JSON-safe value, for every step: ``pipeline.set_params(**it)`` round-trips."""
+    return {k: _json_value(v) for k, v in pipeline.get_params(deep=True).items() if "__" in k}
+
+
+def _trial_table(estim, proposed, errors, n_fit, n_features, trial_timeout) -> pd.DataFrame:
+    from hyperopt import STATUS_OK, space_eval
+
+    docs = {doc["tid"]: doc for doc in estim.trials.trials}
+    rows = []
+    for k, prop in enumerate(proposed):
+        point = space_eval(estim.space, prop["vals"])
+        pipeline = _pipeline(point["preprocessing"], point["regressor"], n_fit, n_features)
+        row = {"trial": k, "model_class": type(pipeline.steps[-1][1]).__name__,
+               "params": json.dumps(_json_params(pipeline), sort_keys=True),
+               "loss": math.nan, "status": "fail", "seconds": math.nan, "error": ""}
+        if prop["tid"] in errors:
+            row["error"], row["seconds"] = errors[prop["tid"]]
+        else:
+            doc = docs[prop["tid"]]
+            result = doc["result"]
+            row["seconds"] = (doc["refresh_time"] - doc["book_time"]).total_seconds()
+            if result.get("status") == STATUS_OK:
+                row["loss"], row["status"] = float(result["loss"]), "ok"
+            else:
+                row["error"] = _failure_text(result.get("failure", "unknown failure"), pipeline, trial_timeout)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def _failure_text(failure: str, pipeline: Pipeline, trial_timeout) -> str:
+    """hpsklearn's terse ``failure`` strings, made readable."""
+    if failure == "TimeOut":
+        return f"TimeOut: the trial ran past trial_timeout={trial_timeout:g} s"
+    if any(failure == str(step) for _, step in pipeline.steps[:-1]):  # hpsklearn's _NonFiniteFeature
+        return f"non-finite features after preprocessing step {failure}"
+    return str(failure)

@@ -1,0 +1,75 @@
+"""Checkpoints: safetensors weights plus a JSON model card. Loading runs no pickle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from tlrl.errors import TlrlError
+from tlrl.featurize import ELEMNET_ELEMENTS
+from tlrl.io import atomic_write, write_json
+from tlrl.model import HIDDEN_WIDTHS, NN17
+
+WEIGHTS = "model.safetensors"
+CARD = "card.json"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a result."""
+    import numpy
+    import pandas
+    import sklearn
+
+    import tlrl
+
+    return {
+        "tlrl": tlrl.__version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def save(model: NN17, model_dir: str | Path, card: dict) -> Path:
+    """Write ``model.safetensors`` and ``card.json`` (architecture, inputs, history, metrics…)."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    full_card = {
+        "architecture": "NN-17 (ElemNet)",
+        "hidden_widths": list(HIDDEN_WIDTHS),
+        "n_inputs": model.n_inputs,
+        "dropout": model.dropout,
+        "elements": list(ELEMNET_ELEMENTS),
+        "library_versions": library_versions(),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **card,
+    }
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_write(model_dir / WEIGHTS) as tmp:
+        save_file(tensors, str(tmp))
+    write_json(model_dir / CARD, full_card)
+    return model_dir
+
+
+def load(model_dir: str | Path) -> tuple[NN17, dict]:
+    """The model and its card; a missing or corrupt checkpoint is a ``TlrlError``."""
+    model_dir = Path(model_dir)
+    card_path, weights_path = model_dir / CARD, model_dir / WEIGHTS
+    if not card_path.is_file() or not weights_path.is_file():
+        raise TlrlError(f"{model_dir} is not a tlrl checkpoint (needs {CARD} and {WEIGHTS})")
+    try:
+        card = json.loads(card_path.read_text())
+        state = load_file(str(weights_path))
+        model = NN17(int(card["n_inputs"]), dropout=bool(card.get("dropout", False)))
+        model.load_state_dict(state)
+    except Exception as exc:  # json, safetensors and torch each raise their own types
+        raise TlrlError(f"checkpoint {model_dir} is corrupt: {exc.__class__.__name__}: {exc}") from None
+    model.eval()
+    return model, card

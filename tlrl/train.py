@@ -1,0 +1,422 @@
+"""The training engine: fit one NN-17, or many at once with stacked weights.
+
+``fit_many`` trains E independent networks in one pass: each layer's weights are
+stacked into an (E, in, out) tensor and applied with ``torch.baddbmm``. Every model
+keeps its own data order, early stopping and best-weights snapshot, and Adam is
+element-wise, so this is E separate trainings computed together. ``fit`` is the
+E = 1 case, so there is one engine.
+
+Models may have train sets of different sizes (K folds of N rows differ by one). The
+shorter orders are padded to the longest and the padded rows are masked out of the
+loss, so each model sees exactly its own batches. The one exception: when a model
+would have fewer steps per epoch than the longest (e.g. 320 vs 321 rows at batch 32),
+its extra step reuses rows from the start of its epoch order.
+
+With ``dropout=True`` the masks are drawn for the whole stack, so a model's dropout
+noise depends on its companions: the trainings are then statistically, not bitwise,
+equivalent to separate ones.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from tlrl.errors import TlrlError
+from tlrl.model import ELEMNET_DROPOUT, NN17
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and stopping settings; the defaults are the paper's."""
+
+    lr: float = 1e-4
+    eps: float = 1e-7
+    batch_size: int = 32
+    max_epochs: int = 4000
+    patience: int = 200
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: int = 0
+    seed: int = 0
+    device: str | None = None
+    eval_batch_size: int = 8192
+    progress: bool = True
+    checkpoint_every_s: float = 120.0
+
+    def with_(self, **changes) -> TrainConfig:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+@dataclass
+class FitResult:
+    """What one training left behind (the model itself holds the best weights)."""
+
+    history: pd.DataFrame  # epoch, train_mae, val_mae
+    best_epoch: int
+    best_val_mae: float
+    seconds: float
+    config: dict = field(default_factory=dict)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """The given device, else cuda, then mps, then cpu."""
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def fit(
+    model: NN17,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainConfig = TrainConfig(),
+    resume_path: str | Path | None = None,
+) -> FitResult:
+    """Train one model with early stopping on validation MAE; best weights are restored."""
+    X = np.concatenate([X_train, X_val])
+    y = np.concatenate([y_train, y_val])
+    n = len(X_train)
+    return fit_many(
+        [model], X, y, [np.arange(n)], [np.arange(n, len(X))], config, resume_path=resume_path
+    )[0]
+
+
+def fit_many(
+    models: list[NN17],
+    X: np.ndarray | list[np.ndarray],
+    y: np.ndarray,
+    train_idx: list[np.ndarray],
+    val_idx: list[np.ndarray],
+    config: TrainConfig = TrainConfig(),
+    seeds: list[int] | None = None,
+    resume_path: str | Path | None = None,
+) -> list[FitResult]:
+    """Train E models together; model e sees rows ``train_idx[e]`` of X (or of ``X[e]``).
+
+    ``X`` is one (N, d) matrix shared by all models (e.g. CV folds), or a list of E
+    matrices with the same rows and possibly different widths (e.g. a layer sweep),
+    zero-padded to a common width. Returns one ``FitResult`` per model and writes the
+    best weights back into each model.
+    """
+    return _StackedTrainer(models, X, y, train_idx, val_idx, config, seeds, resume_path).run()
+
+
+class _StackedTrainer:
+    def __init__(self, models, X, y, train_idx, val_idx, config, seeds, resume_path) -> None:
+        self.models, self.cfg = models, config
+        self.E = len(models)
+        if not (len(train_idx) == len(val_idx) == self.E):
+            raise ValueError("need one train and one val index array per model")
+        self.device = pick_device(config.device)
+        self.widths = [m.n_inputs for m in models]
+        self.shared_X = not isinstance(X, list)
+        self.X = self._inputs(X)
+        self.y = torch.as_tensor(np.asarray(y), dtype=torch.float32, device=self.device)
+        self.train_idx = [torch.as_tensor(np.asarray(i), dtype=torch.long) for i in train_idx]
+        self.val_idx = [torch.as_tensor(np.asarray(i), dtype=torch.long) for i in val_idx]
+        if any(len(i) == 0 for i in self.train_idx) or any(len(i) == 0 for i in self.val_idx):
+            raise ValueError("every model needs at least one train and one val row")
+        seeds = seeds if seeds is not None else [config.seed + e for e in range(self.E)]
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.dropout = models[0].dropout
+        if any(m.dropout != self.dropout for m in models):
+            raise ValueError("all models must use dropout, or none")
+        self.trainable = [layer.weight.requires_grad for layer in models[0].layers]
+        if any([layer.weight.requires_grad for layer in m.layers] != self.trainable for m in models):
+            raise ValueError("all models must freeze the same layers")
+        self.resume_path = Path(resume_path) if resume_path else None
+        self.n_max = max(len(i) for i in self.train_idx)
+        self.steps_per_epoch = math.ceil(self.n_max / config.batch_size)
+
+    def _inputs(self, X) -> torch.Tensor:
+        if self.shared_X:
+            if len({*self.widths}) != 1 or self.widths[0] != X.shape[1]:
+                raise ValueError(f"inputs have {X.shape[1]} columns, models expect {self.widths}")
+            return torch.as_tensor(np.asarray(X), dtype=torch.float32, device=self.device)
+        if len(X) != self.E:
+            raise ValueError(f"got {len(X)} input matrices for {self.E} models")
+        for w, x in zip(self.widths, X, strict=True):
+            if len(x) != len(X[0]):
+                raise ValueError("the input matrices must have the same rows")
+            if x.shape[1] != w:
+                raise ValueError(f"an input has {x.shape[1]} columns, its model expects {w}")
+        padded = np.zeros((self.E, len(X[0]), max(self.widths)), dtype=np.float32)
+        for e, x in enumerate(X):
+            padded[e, :, : x.shape[1]] = x
+        return torch.as_tensor(padded, device=self.device)
+
+    # --- stacked parameters -------------------------------------------------------
+    def _stack(self) -> list[torch.Tensor]:
+        d_max = max(self.widths)
+        params = []
+        for li, trainable in enumerate(self.trainable):
+            weights = []
+            for m in self.models:
+                w = m.layers[li].weight.detach().T
+                if li == 0 and w.shape[0] < d_max:
+                    w = torch.cat([w, w.new_zeros(d_max - w.shape[0], w.shape[1])])
+                weights.append(w)
+            W = torch.stack(weights).to(self.device)
+            b = torch.stack([m.layers[li].bias.detach()[None] for m in self.models]).to(self.device)
+            params += [W.clone().requires_grad_(trainable), b.clone().requires_grad_(trainable)]
+        return params
+
+    def _forward(self, params: list[torch.Tensor], h: torch.Tensor, training: bool) -> torch.Tensor:
+        n_layers = len(params) // 2
+        for li in range(n_layers):
+            h = torch.baddbmm(params[2 * li + 1], h, params[2 * li])
+            if li < n_layers - 1:
+                h = torch.relu(h)
+                if self.dropout and (li + 1) in ELEMNET_DROPOUT:
+                    h = torch.nn.functional.dropout(h, ELEMNET_DROPOUT[li + 1], training)
+        return h.squeeze(-1)
+
+    def _batch(self, active: list[int], idx: torch.Tensor) -> torch.Tensor:
+        if self.shared_X:
+            return self.X[idx]
+        return self.X[torch.as_tensor(active, device=self.device)[:, None], idx]
+
+    # --- one epoch ------------------------------------------------------------------
+    def _epoch_order(self, active: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Each active model's shuffled rows, padded to a common length, and the loss mask.
+
+        The mask is None when no model needs padding. Padding past a model's own rows is
+        masked out inside its last batch; whole batches beyond its last one (it would
+        have fewer steps) are filled by wrapping around and count as data.
+        """
+        n_max = max(len(self.train_idx[e]) for e in active)
+        B = self.cfg.batch_size
+        orders, masks = [], []
+        for e in active:
+            idx = self.train_idx[e]
+            n = len(idx)
+            perm = idx[torch.randperm(n, generator=self.generators[e])]
+            mask = torch.ones(n_max)
+            if n < n_max:
+                perm = perm.repeat(-(-n_max // n))[:n_max]
+                mask[n : min(n_max, -(-n // B) * B)] = 0.0
+            orders.append(perm)
+            masks.append(mask)
+        order = torch.stack(orders).to(self.device)
+        if all(len(self.train_idx[e]) == n_max for e in active):
+            return order, None
+        return order, torch.stack(masks).to(self.device)
+
+    def _lr(self, step: int) -> float:
+        cfg = self.cfg
+        warm = cfg.warmup_epochs * self.steps_per_epoch
+        if step < warm:
+            return cfg.lr * (step + 1) / warm
+        if cfg.lr_schedule == "cosine":
+            total = max(1, cfg.max_epochs * self.steps_per_epoch - warm)
+            return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / total)))
+        return cfg.lr
+
+    def _train_epoch(self, params, optimizer, active, step) -> tuple[np.ndarray, int]:
+        order, mask = self._epoch_order(active)
+        B = self.cfg.batch_size
+        abs_sum = torch.zeros(len(active), device=self.device)
+        for s in range(0, order.shape[1], B):
+            idx = order[:, s : s + B]
+            for group in optimizer.param_groups:
+                group["lr"] = self._lr(step)
+            pred = self._forward(params, self._batch(active, idx), training=True)
+            err = (pred - self.y[idx]).abs()
+            if mask is not None:
+                m = mask[:, s : s + B]
+                err = err * m
+                loss = (err.sum(dim=1) / m.sum(dim=1)).sum()
+            else:
+                loss = err.mean(dim=1).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            abs_sum += err.detach().sum(dim=1)
+            step += 1
+        count = mask.sum(dim=1) if mask is not None else order.shape[1]
+        return (abs_sum / count).cpu().numpy(), step
+
+    @torch.no_grad()
+    def _val_mae(self, params, active) -> np.ndarray:
+        idx_list = [self.val_idx[e] for e in active]
+        n_max = max(len(i) for i in idx_list)
+        idx = torch.zeros(len(active), n_max, dtype=torch.long)
+        mask = torch.zeros(len(active), n_max)
+        for row, i in enumerate(idx_list):
+            idx[row, : len(i)], mask[row, : len(i)] = i, 1.0
+        idx, mask = idx.to(self.device), mask.to(self.device)
+        total = torch.zeros(len(active), device=self.device)
+        for s in range(0, n_max, self.cfg.eval_batch_size):
+            part = idx[:, s : s + self.cfg.eval_batch_size]
+            pred = self._forward(params, self._batch(active, part), training=False)
+            total += ((pred - self.y[part]).abs() * mask[:, s : s + part.shape[1]]).sum(dim=1)
+        return (total / mask.sum(dim=1)).cpu().numpy()
+
+    # --- the loop -----------------------------------------------------------------
+    def _new_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Adam:
+        trainable = [p for p in params if p.requires_grad]
+        # The fused kernel is ~10x faster than the per-tensor loop on CPU, and same maths.
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.Adam(trainable, lr=self.cfg.lr, eps=self.cfg.eps, fused=fused)
+
+    def run(self) -> list[FitResult]:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        state = self._load_state()
+        if state is None:
+            params = self._stack()
+            optimizer = self._new_optimizer(params)
+            state = {
+                "epoch": 0,
+                "step": 0,
+                "active": list(range(self.E)),
+                "best": [None] * self.E,
+                "best_val": [math.inf] * self.E,
+                "best_epoch": [0] * self.E,
+                "wait": [0] * self.E,
+                "history": [[] for _ in range(self.E)],
+                "seconds": 0.0,
+            }
+        else:
+            saved = zip(state.pop("params"), self._flags(), strict=True)
+            params = [p.to(self.device).requires_grad_(t) for p, t in saved]
+            optimizer = self._new_optimizer(params)
+            optimizer.load_state_dict(state.pop("optimizer"))
+            for g, gs in zip(self.generators, state.pop("generators"), strict=True):
+                g.set_state(gs)
+            self._set_global_rng(state.pop("global_rng", None))  # absent in older resume files
+        start, last_save = time.perf_counter() - state["seconds"], time.perf_counter()
+        bar = tqdm(
+            total=cfg.max_epochs, initial=state["epoch"], disable=not cfg.progress,
+            desc=f"fit x{self.E}" if self.E > 1 else "fit", unit="epoch", leave=False,
+        )
+        while state["active"] and state["epoch"] < cfg.max_epochs:
+            active = state["active"]
+            train_mae, state["step"] = self._train_epoch(params, optimizer, active, state["step"])
+            val_mae = self._val_mae(params, active)
+            state["epoch"] += 1
+            stopped = self._early_stopping(state, params, active, train_mae, val_mae)
+            keep_rows = [i for i, e in enumerate(active) if e not in stopped]
+            if stopped and keep_rows:  # when none is left, the loop ends and nothing needs the stack
+                params, optimizer = self._compact(params, optimizer, keep_rows)
+            state["active"] = [active[i] for i in keep_rows]
+            bar.update(1)
+            bar.set_postfix(
+                train=f"{np.mean(train_mae):.4f}", val=f"{np.min(val_mae):.4f}", active=len(state["active"])
+            )
+            if self.resume_path and time.perf_counter() - last_save > cfg.checkpoint_every_s:
+                state["seconds"] = time.perf_counter() - start
+                self._save_state(state, params, optimizer)
+                last_save = time.perf_counter()
+        bar.close()
+        seconds = time.perf_counter() - start
+        if self.resume_path and self.resume_path.exists():
+            self.resume_path.unlink()
+        return self._results(state, params, seconds)
+
+    def _early_stopping(self, state, params, active, train_mae, val_mae) -> set[int]:
+        stopped = set()
+        for row, e in enumerate(active):
+            state["history"][e].append((state["epoch"], float(train_mae[row]), float(val_mae[row])))
+            if val_mae[row] < state["best_val"][e]:
+                state["best_val"][e], state["best_epoch"][e], state["wait"][e] = float(val_mae[row]), state["epoch"], 0
+                state["best"][e] = [p.detach()[row].cpu().clone() for p in params]
+            else:
+                state["wait"][e] += 1
+                if state["wait"][e] >= self.cfg.patience:
+                    stopped.add(e)
+        return stopped
+
+    def _compact(self, params, optimizer, keep_rows: list[int]):
+        """Drop stopped models from the stack, keeping Adam's state of the others."""
+        keep = torch.as_tensor(keep_rows, dtype=torch.long, device=self.device)
+        new_params = [p.detach()[keep].clone().requires_grad_(p.requires_grad) for p in params]
+        new_opt = self._new_optimizer(new_params)
+        for old, new in zip(params, new_params, strict=True):
+            if old in optimizer.state:
+                s = optimizer.state[old]
+                new_opt.state[new] = {
+                    "step": s["step"], "exp_avg": s["exp_avg"][keep], "exp_avg_sq": s["exp_avg_sq"][keep],
+                }
+        return new_params, new_opt
+
+    def _flags(self) -> list[bool]:
+        return [t for t in self.trainable for _ in (0, 1)]
+
+    def _results(self, state, params, seconds) -> list[FitResult]:
+        results = []
+        for e, model in enumerate(self.models):
+            best = state["best"][e]
+            if best is not None:
+                self._write_back(model, best)
+            history = pd.DataFrame(state["history"][e], columns=["epoch", "train_mae", "val_mae"])
+            results.append(
+                FitResult(history, state["best_epoch"][e], state["best_val"][e], seconds, asdict(self.cfg))
+            )
+        return results
+
+    @torch.no_grad()
+    def _write_back(self, model: NN17, best: list[torch.Tensor]) -> None:
+        for li, layer in enumerate(model.layers):
+            W, b = best[2 * li], best[2 * li + 1]
+            layer.weight.copy_(W[: layer.in_features].T)
+            layer.bias.copy_(b[0])
+
+    # --- resume ---------------------------------------------------------------------
+    def _save_state(self, state, params, optimizer) -> None:
+        from tlrl.io import atomic_write
+
+        payload = {
+            **state,
+            "params": [p.detach().cpu() for p in params],
+            "optimizer": optimizer.state_dict(),
+            "generators": [g.get_state() for g in self.generators],
+            "global_rng": self._global_rng(),
+        }
+        with atomic_write(self.resume_path) as tmp:
+            torch.save(payload, tmp)
+
+    def _load_state(self) -> dict | None:
+        if self.resume_path is None or not self.resume_path.exists():
+            return None
+        try:
+            state = torch.load(self.resume_path, weights_only=True)
+        except Exception as exc:  # pickle, zip and torch errors vary
+            raise TlrlError(
+                f"cannot resume from {self.resume_path} ({exc.__class__.__name__}: {exc}); delete it to start afresh"
+            ) from None
+        if len(state["history"]) != self.E:
+            raise TlrlError(
+                f"{self.resume_path} holds a run of {len(state['history'])} model(s), this one trains "
+                f"{self.E}; delete it to start afresh"
+            )
+        return state
+
+    def _global_rng(self) -> dict:
+        """The global generators that dropout draws from."""
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return rng
+
+    def _set_global_rng(self, rng: dict | None) -> None:
+        if not rng:
+            return
+        torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
