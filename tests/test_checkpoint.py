@@ -116,7 +116,7 @@ def test_corrupt_weights_are_a_tlrl_error(saved):
 def test_truncated_weights_are_a_tlrl_error(saved):
     _, model_dir, _ = saved
     path = model_dir / "model.safetensors"
-    path.write_bytes(path.read_bytes()[: 100_000])
+    path.write_bytes(path.read_bytes()[:100_000])
     with pytest.raises(TlrlError, match="corrupt"):
         checkpoint.load(model_dir)
 

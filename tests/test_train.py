@@ -257,8 +257,17 @@ def test_a_resume_file_from_another_run_is_refused(ef, tmp_path):
     cfg = CFG.with_(max_epochs=2, checkpoint_every_s=0.0)
     trainer = _StackedTrainer([NN17(86)], X, y, [np.arange(64)], [np.arange(200, 264)], cfg, None, resume)
     params = trainer._stack()
-    state = {"epoch": 1, "step": 1, "active": [0], "best": [None], "best_val": [1.0], "best_epoch": [1],
-             "wait": [0], "history": [[]], "seconds": 0.0}
+    state = {
+        "epoch": 1,
+        "step": 1,
+        "active": [0],
+        "best": [None],
+        "best_val": [1.0],
+        "best_epoch": [1],
+        "wait": [0],
+        "history": [[]],
+        "seconds": 0.0,
+    }
     trainer._save_state(state, params, trainer._new_optimizer(params))
     with pytest.raises(TlrlError, match="1 model"):
         fit_many([NN17(86), NN17(86)], X, y, [np.arange(64)] * 2, [np.arange(200, 264)] * 2, cfg, resume_path=resume)

@@ -27,8 +27,8 @@ Search space
     hpsklearn also draws ``absolute_error``, which is orders of magnitude slower and
     would mostly time out. Every learner gets ``random_state=seed`` instead of
     hpsklearn's ``hp.randint(5)`` "hyperparameter" (tuning a seed only fits noise).
-    Preprocessing is hpsklearn's ``any_preprocessing`` (PCA, standard scaler, min-max
-    scaler, normalizer) plus "none", which trees do not need.
+    Preprocessing: the four choices of hpsklearn's ``any_preprocessing`` (PCA, standard
+    scaler, min-max scaler, normalizer) plus "none", which trees do not need.
 
 TPE
     ``tpe.suggest`` with ``n_startup_jobs = clip(max_evals // 4, 2, 20)``: hyperopt's
@@ -56,6 +56,14 @@ Failures
     the suggest algorithm itself is a bug, not a failed trial, and is re-raised. If no
     trial succeeds, ``TlrlError`` names the first error.
 
+Threads
+    Each trial runs in a process that hpsklearn forks. GNU OpenMP is not fork-safe: once
+    the calling process has run an OpenMP region (torch training, a fitted
+    HistGradientBoosting), a forked trial that opens one hangs until the time-out (seen
+    here: every HistGradientBoosting trial "timed out"). The search therefore runs under
+    ``threadpool_limits(1)``, which the forked trials inherit; they are single-threaded,
+    like hpsklearn's ``n_jobs=1`` learners.
+
 Inputs
     ``y`` must be finite and ``X`` free of infinities (every learner rejects them, so a
     search could only fail); ``NaN`` in ``X`` is allowed (histogram gradient boosting
@@ -71,6 +79,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -81,6 +90,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import mean_absolute_error
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from tlrl.errors import TlrlError
 
@@ -108,7 +118,7 @@ class SearchResult:
 
     best_pipeline: Pipeline
     best_model_class: str
-    best_params: dict  # flat ``step__param`` names of best_pipeline, JSON-safe values
+    best_params: dict  # best_pipeline's ``step__param`` -> value, made JSON-safe (tuples as lists)
     trials: pd.DataFrame  # one row per trial, columns TRIAL_COLUMNS
     n_failed: int
     seconds: float
@@ -196,22 +206,30 @@ class _SeededAlgo:
 
 
 @contextlib.contextmanager
-def _progressbar(enabled: bool):
-    """hyperopt's tqdm bar when ``enabled``; silence otherwise (hpsklearn cannot pass the flag)."""
+def _quiet(enabled: bool):
+    """Without progress: no hyperopt progress bar and no "job exception" log lines.
+
+    hpsklearn cannot pass ``show_progressbar`` to ``fmin``, so the default callback is
+    swapped for the duration. Failed trials stay reported in the trials table.
+    """
     import hyperopt.progress
 
-    if enabled:
+    if not enabled:
         yield
         return
     saved = hyperopt.progress.default_callback
     hyperopt.progress.default_callback = hyperopt.progress.no_progress_callback
+    log = logging.getLogger("hyperopt.fmin")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
         hyperopt.progress.default_callback = saved
+        log.setLevel(level)
 
 
-def _check_inputs(X, y, max_evals, trial_timeout) -> tuple[np.ndarray, np.ndarray]:
+def _check_inputs(X, y, max_evals, trial_timeout, seed, valid_size) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
@@ -229,6 +247,10 @@ def _check_inputs(X, y, max_evals, trial_timeout) -> tuple[np.ndarray, np.ndarra
         raise TlrlError(f"AutoML: max_evals must be at least 1, got {max_evals}")
     if not trial_timeout or trial_timeout <= 0:
         raise TlrlError(f"AutoML: trial_timeout must be positive (seconds), got {trial_timeout}")
+    if not 0 <= int(seed) < 2**32:
+        raise TlrlError(f"AutoML: seed must be in [0, 2**32), got {seed}")
+    if not 0 < valid_size < 1 or int(len(y) * (1 - valid_size)) in (0, len(y)):
+        raise TlrlError(f"AutoML: valid_size must leave rows to train and to validate on, got {valid_size}")
     return X, y
 
 
@@ -252,7 +274,7 @@ def automl_search(
     from hpsklearn import HyperoptEstimator
     from hyperopt import tpe
 
-    X, y = _check_inputs(X, y, max_evals, trial_timeout)
+    X, y = _check_inputs(X, y, max_evals, trial_timeout, seed, valid_size)
     max_evals = int(max_evals)
     split_seq, algo_seq = np.random.SeedSequence(seed).spawn(2)
     order = np.random.default_rng(split_seq).permutation(len(y))
@@ -276,11 +298,18 @@ def automl_search(
 
     errors: dict[int, tuple[str, float]] = {}  # tid -> (message, seconds) for trials that raised
     start = time.perf_counter()
-    with _progressbar(progress):
+    # One thread for OpenMP/BLAS while the trials' processes are forked: GNU OpenMP is not
+    # fork-safe, and once this process has run an OpenMP region (torch, a fitted
+    # HistGradientBoosting) a forked trial that opens one hangs until the time-out.
+    with threadpool_limits(limits=1), _quiet(not progress):
         while len(algo.proposed) < max_evals:
             search = estim.fit_iter(
-                Xs, ys, valid_size=valid_size, cv_shuffle=False,
-                warm_start=bool(algo.proposed), random_state=np.random.default_rng(seed),
+                Xs,
+                ys,
+                valid_size=valid_size,
+                cv_shuffle=False,
+                warm_start=bool(algo.proposed),
+                random_state=np.random.default_rng(seed),
             )
             next(search)
             algo.in_algo = False
@@ -300,10 +329,14 @@ def automl_search(
     table = _trial_table(estim, algo.proposed, errors, n_fit, X.shape[1], trial_timeout)
     n_failed = int((table.status != "ok").sum())
     if n_failed == len(table):
-        first = table.error.iloc[0]
+        hints = []
+        if np.isnan(X).any():
+            hints.append(f"X has {int(np.isnan(X).sum())} NaN values: impute them")
+        if table.error.str.startswith("TimeOut").any():
+            hints.append("some trials timed out: raise trial_timeout")
         raise TlrlError(
-            f"AutoML: all {len(table)} trials failed (first error: {first}); "
-            "check the features for NaN values or raise the trial time-out"
+            f"AutoML: all {len(table)} trials failed; first error: {table.error.iloc[0]}"
+            + (f" ({'; '.join(hints)})" if hints else "")
         )
 
     best_row = table.loc[table.loss.idxmin()]
@@ -321,8 +354,12 @@ def automl_search(
         seconds=seconds,
         best_loss=float(best_row.loss),
         n_startup_jobs=n_startup,
-        extra={"valid_size": valid_size, "n_rows": len(Xs), "regressors": list(regressors),
-               "preprocessing": list(preprocessing)},
+        extra={
+            "valid_size": valid_size,
+            "n_rows": len(Xs),
+            "regressors": list(regressors),
+            "preprocessing": list(preprocessing),
+        },
     )
 
 
@@ -363,7 +400,7 @@ def _json_value(v: Any):
 
 
 def _json_params(pipeline: Pipeline) -> dict:
-    """``step__param`` -> JSON-safe value, for every step: ``pipeline.set_params(**it)`` round-trips."""
+    """``step__param`` -> JSON-safe value (tuples become lists, objects their repr), every step."""
     return {k: _json_value(v) for k, v in pipeline.get_params(deep=True).items() if "__" in k}
 
 
@@ -374,10 +411,18 @@ def _trial_table(estim, proposed, errors, n_fit, n_features, trial_timeout) -> p
     rows = []
     for k, prop in enumerate(proposed):
         point = space_eval(estim.space, prop["vals"])
+        if hasattr(point["regressor"], "n_jobs"):  # as hpsklearn does in each trial
+            point["regressor"].n_jobs = estim.n_jobs
         pipeline = _pipeline(point["preprocessing"], point["regressor"], n_fit, n_features)
-        row = {"trial": k, "model_class": type(pipeline.steps[-1][1]).__name__,
-               "params": json.dumps(_json_params(pipeline), sort_keys=True),
-               "loss": math.nan, "status": "fail", "seconds": math.nan, "error": ""}
+        row = {
+            "trial": k,
+            "model_class": type(pipeline.steps[-1][1]).__name__,
+            "params": json.dumps(_json_params(pipeline), sort_keys=True),
+            "loss": math.nan,
+            "status": "fail",
+            "seconds": math.nan,
+            "error": "",
+        }
         if prop["tid"] in errors:
             row["error"], row["seconds"] = errors[prop["tid"]]
         else:

@@ -18,7 +18,9 @@ def _featurize(args: argparse.Namespace) -> None:
     from tlrl.featurize import featurize
     from tlrl.io import atomic_write
 
-    df = read_table(Path(args.input), args.formula_col, args.target_col, require_target=False)
+    # an explicit --target-col must exist; otherwise a 'target' column is used when present
+    target_col = args.target_col or "target"
+    df = read_table(Path(args.input), args.formula_col, target_col, require_target=args.target_col is not None)
     features, kept = featurize(df, args.kind, errors=args.errors)
     table = features.copy()
     table.insert(0, "formula", kept["formula"].to_numpy())
@@ -54,7 +56,7 @@ def _predict(args: argparse.Namespace) -> None:
     from tlrl.io import atomic_write
     from tlrl.predict import predict
 
-    df = read_table(Path(args.input), args.formula_col, require_target=False)
+    df = read_table(Path(args.input), args.formula_col, target_col=None)
     preds = predict(args.model_dirs, df["formula"], errors=args.errors)
     with atomic_write(args.output) as tmp:
         preds.to_csv(tmp, index=False)
@@ -86,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=["ef", "pa"], required=True)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--formula-col", default="formula")
-    p.add_argument("--target-col", default="target")
+    p.add_argument("--target-col", default=None, help="required when given; default: 'target' if present")
     p.add_argument("--errors", choices=["warn", "raise"], default="warn")
     p.set_defaults(func=_featurize)
 

@@ -58,11 +58,12 @@ def load_dataset(
 
 
 def read_table(
-    path: Path, formula_col: str = "formula", target_col: str = "target", require_target: bool = True
+    path: Path, formula_col: str = "formula", target_col: str | None = "target", require_target: bool = True
 ) -> pd.DataFrame:
     """Read and validate a user CSV (optionally gzipped) into ``formula, target[, split]``.
 
-    With ``require_target=False`` the target column may be absent (prediction inputs).
+    With ``require_target=False`` the target column may be absent; with ``target_col=None``
+    it is not read at all (prediction inputs).
     """
     if not path.is_file():
         raise TlrlError(f"no such file: {path}")
@@ -72,7 +73,8 @@ def read_table(
         raise TlrlError(f"{path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:  # EOFError: truncated .gz
         raise TlrlError(f"{path} is not a readable CSV ({exc.__class__.__name__})") from None
-    needed = [formula_col, target_col] if require_target or target_col in raw.columns else [formula_col]
+    has_target = target_col is not None and (require_target or target_col in raw.columns)
+    needed = [formula_col, target_col] if has_target else [formula_col]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
         raise TlrlError(f"{path} lacks column(s) {missing}; it has {list(raw.columns)}")
@@ -80,7 +82,7 @@ def read_table(
         raise TlrlError(f"{path} has a header but no rows")
     # select before renaming, so that other columns called 'formula'/'target' cannot clash
     df = pd.DataFrame({"formula": raw[formula_col].astype(str)})
-    if target_col not in raw.columns:
+    if not has_target:
         return df
     df["target"] = pd.to_numeric(raw[target_col], errors="coerce")
     bad = ~np.isfinite(df["target"].to_numpy(dtype=float))

@@ -65,7 +65,7 @@ PROFILES: dict[str, Profile] = {
         max_train_rows=6000,
         layers=(3, 7, 11, 15),
         pretrain=TrainConfig(
-            batch_size=512, lr=6e-4, lr_schedule="cosine", warmup_epochs=1, max_epochs=45, patience=45
+            batch_size=512, lr=6e-4, lr_schedule="cosine", warmup_epochs=1, max_epochs=25, patience=25
         ),
         automl_evals=20,
         automl_trial_timeout=60.0,
