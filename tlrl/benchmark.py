@@ -113,7 +113,8 @@ def table2(results: pd.DataFrame) -> str:
     first = results.iloc[0]
     lines += ["", f"Profile `{first.profile}`, seed {first.seed}, {int(first.n_train)} train / {int(first.n_test)} "
               f"test rows. Reductions: {first.reductions or 'none (the paper protocol)'}.",
-              f"Machine: {os.cpu_count()}-core {platform.machine()} {platform.system()}; written {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+              f"Machine: {os.cpu_count()}-core {platform.machine()} {platform.system()}; "
+              f"written {time.strftime('%Y-%m-%d %H:%M %Z')}; "
               f"total {results['seconds'].sum() / 60:.1f} min of configuration time.", ""]
     return "\n".join(lines)
 
