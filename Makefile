@@ -20,11 +20,33 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-test: $(STAMP)
+# The book test drives Debian's chromium through Playwright. Installed once; a no-op when present.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# The book: every notebook through papermill under PROFILE into _build/executed/, then
+# jupyter-book (execution off, warnings are errors) from those copies into _build/html/.
+# A failing notebook stops make with papermill's report of the failing cell, and the
+# previous book stays as it was. PAPERMILL passes more arguments: PAPERMILL="-p device cuda".
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+PAPERMILL ?=
+
+book: $(STAMP)
+	@mkdir -p _build/executed
+	@set -e; for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb (profile $(PROFILE))"; \
+	  $(VENV)/bin/papermill --cwd notebooks -k python3 -p profile $(PROFILE) $(PAPERMILL) \
+	    $$nb _build/executed/$$(basename $$nb); \
+	done
+	$(PY) scripts/build_book.py _build/executed --out _build/html
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_many.py

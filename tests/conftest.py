@@ -21,6 +21,17 @@ def isolated_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """The tests' tiny matmuls run fastest on one thread, and the machine may be busy."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_source(tmp_path_factory, data_dir) -> Path:
     """A source model pretrained on OQMD under the smoke profile (seconds)."""

@@ -17,14 +17,6 @@ from tlrl.model import HIDDEN_WIDTHS, NN17
 from tlrl.predict import predict_array
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def X(jarvis_slice) -> np.ndarray:
     return element_fractions(jarvis_slice["formula"].head(100))[0]

@@ -20,14 +20,6 @@ CFG = TrainConfig(batch_size=128, lr=1e-3, max_epochs=3, patience=50, progress=F
 RTOL, ATOL = 1e-4, 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matmuls run fastest on one thread, and the machine may be busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def ef(jarvis_slice):

@@ -51,14 +51,18 @@ def run_benchmark(
     slugs = methods or list(METHODS)
     for slug in slugs:
         get_method(slug)  # an unknown slug fails before any work starts
+    ran = False
     for slug in tqdm(slugs, desc="benchmark", unit="config"):
         metrics_path = out / "runs" / slug / "metrics.json"
         if metrics_path.exists() and not force:
             continue
         run(slug, dataset, source=source, profile=prof, seed=seed, data_dir=data_dir,
             out_dir=out / "runs" / slug, save_models=False)
+        ran = True
         write_summaries(out)
-    return write_summaries(out)
+    if ran or not (out / "results.csv").exists():
+        return write_summaries(out)
+    return results_table(load_runs(out))  # nothing reran: leave the summary files untouched
 
 
 def load_runs(out_dir: str | Path) -> list[dict]:
@@ -67,11 +71,16 @@ def load_runs(out_dir: str | Path) -> list[dict]:
     return [runs[slug] for slug in METHODS if slug in runs]
 
 
+def results_table(runs: list[dict]) -> pd.DataFrame:
+    """One row per finished configuration, the columns of results.csv."""
+    return pd.DataFrame([{c: r.get(c) for c in RESULT_COLUMNS} for r in runs], columns=RESULT_COLUMNS)
+
+
 def write_summaries(out_dir: str | Path) -> pd.DataFrame:
     """Rebuild results.csv, sweep.csv and table2.md from the finished runs."""
     out = Path(out_dir)
     runs = load_runs(out)
-    results = pd.DataFrame([{c: r.get(c) for c in RESULT_COLUMNS} for r in runs], columns=RESULT_COLUMNS)
+    results = results_table(runs)
     sweep = pd.DataFrame([row for r in runs for row in r["sweep"] if r.get("best_layer") is not None
                           and len(r["sweep"]) > 1])
     for name, frame in (("results.csv", results), ("sweep.csv", sweep)):
