@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from tlrl.automl import TRIAL_COLUMNS, automl_search, startup_jobs
+from tlrl.automl import TRIAL_COLUMNS, automl_fit, automl_search, startup_jobs
 from tlrl.errors import TlrlError
 from tlrl.featurize import featurize
 
@@ -176,3 +176,13 @@ def test_bad_options(ef):
         automl_search(X, y, max_evals=0, trial_timeout=10, progress=False)
     with pytest.raises(TlrlError, match="unknown"):
         automl_search(X, y, max_evals=2, trial_timeout=10, progress=False, regressors=("mlp",))
+
+
+def test_automl_fit_returns_the_chosen_pipeline_fitted(ef):
+    X, y, X_test, y_test = ef
+    fitted, search = automl_fit(X, y, max_evals=3, trial_timeout=20, seed=0, progress=False)
+    check_is_fitted(fitted)
+    assert type(fitted.steps[-1][1]).__name__ == search.best_model_class
+    with threadpool_limits(1):  # automl_fit fits single-threaded; some learners' sums depend on threads
+        refit = clone(search.best_pipeline).fit(X, y)
+    np.testing.assert_allclose(fitted.predict(X_test), refit.predict(X_test))

@@ -326,7 +326,7 @@ def automl_search(
     seconds = time.perf_counter() - start
 
     n_fit = int(len(Xs) * (1 - valid_size))
-    table = _trial_table(estim, algo.proposed, errors, n_fit, X.shape[1], trial_timeout)
+    table = _trial_table(estim, algo.proposed, errors, n_fit, X.shape[1], trial_timeout, seed)
     n_failed = int((table.status != "ok").sum())
     if n_failed == len(table):
         hints = []
@@ -341,7 +341,7 @@ def automl_search(
 
     best_row = table.loc[table.loss.idxmin()]
     best = estim.best_model()
-    pipeline = _pipeline(best["preprocs"], best["learner"], n_fit, X.shape[1])
+    pipeline = _pipeline(best["preprocs"], best["learner"], n_fit, X.shape[1], seed)
     model_class = type(pipeline.steps[-1][1]).__name__
     if model_class != best_row.model_class:  # hpsklearn's record and ours must agree
         raise RuntimeError(f"AutoML bookkeeping: best trial is {best_row.model_class}, hpsklearn kept {model_class}")
@@ -363,10 +363,12 @@ def automl_search(
     )
 
 
-def _pipeline(preprocs, learner, n_fit_rows: int, n_features: int) -> Pipeline:
+def _pipeline(preprocs, learner, n_fit_rows: int, n_features: int, seed: int) -> Pipeline:
     """Unfitted clones of the preprocessing steps and the regressor, as one Pipeline.
 
-    PCA's ``n_components`` is capped as hpsklearn caps it during a trial.
+    PCA's ``n_components`` is capped as hpsklearn caps it during a trial, and PCA gets
+    ``random_state=seed`` (hpsklearn's ``pca`` cannot take one, so inside the search its
+    randomized SVD is unseeded; the returned pipeline refits reproducibly).
     """
     from sklearn.base import clone
     from sklearn.decomposition import PCA
@@ -376,6 +378,8 @@ def _pipeline(preprocs, learner, n_fit_rows: int, n_features: int) -> Pipeline:
         step = clone(step)
         if isinstance(step, PCA) and isinstance(step.n_components, int | np.integer):
             step.set_params(n_components=int(min(step.n_components, n_fit_rows, n_features)))
+        if isinstance(step, PCA):
+            step.set_params(random_state=seed)
         name = type(step).__name__.lower()
         while name in used:
             name += "_"
@@ -404,7 +408,7 @@ def _json_params(pipeline: Pipeline) -> dict:
     return {k: _json_value(v) for k, v in pipeline.get_params(deep=True).items() if "__" in k}
 
 
-def _trial_table(estim, proposed, errors, n_fit, n_features, trial_timeout) -> pd.DataFrame:
+def _trial_table(estim, proposed, errors, n_fit, n_features, trial_timeout, seed) -> pd.DataFrame:
     from hyperopt import STATUS_OK, space_eval
 
     docs = {doc["tid"]: doc for doc in estim.trials.trials}
@@ -413,7 +417,7 @@ def _trial_table(estim, proposed, errors, n_fit, n_features, trial_timeout) -> p
         point = space_eval(estim.space, prop["vals"])
         if hasattr(point["regressor"], "n_jobs"):  # as hpsklearn does in each trial
             point["regressor"].n_jobs = estim.n_jobs
-        pipeline = _pipeline(point["preprocessing"], point["regressor"], n_fit, n_features)
+        pipeline = _pipeline(point["preprocessing"], point["regressor"], n_fit, n_features, seed)
         row = {
             "trial": k,
             "model_class": type(pipeline.steps[-1][1]).__name__,
@@ -444,3 +448,15 @@ def _failure_text(failure: str, pipeline: Pipeline, trial_timeout) -> str:
     if any(failure == str(step) for _, step in pipeline.steps[:-1]):  # hpsklearn's _NonFiniteFeature
         return f"non-finite features after preprocessing step {failure}"
     return str(failure)
+
+
+def automl_fit(
+    X: np.ndarray, y: np.ndarray, max_evals: int, trial_timeout: float, seed: int = 0, progress: bool = True
+) -> tuple[Pipeline, SearchResult]:
+    """Search on ``X, y``, then fit the chosen pipeline on all of them; returns it and the report."""
+    from sklearn.base import clone
+
+    search = automl_search(X, y, max_evals, trial_timeout, seed, progress)
+    with threadpool_limits(1):  # as in the search: OpenMP learners thrash beside torch's threads
+        fitted = clone(search.best_pipeline).fit(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    return fitted, search
