@@ -1,78 +1,32 @@
 """The SC:ML baseline: AutoML over classical regressors with hyperopt-sklearn (TPE).
 
-``automl_search(X, y, max_evals, trial_timeout, seed)`` runs one hyperopt-sklearn
-``HyperoptEstimator`` search on the rows it is given (the caller passes the train part
-only; the test set never reaches it) and returns the chosen preprocessing + regressor
-as an *unfitted* scikit-learn ``Pipeline`` together with a per-trial report.
+``automl_search`` runs one ``hpsklearn.HyperoptEstimator`` search on the rows it is given
+(the caller passes the train part only) and returns the chosen preprocessing + regressor
+as an unfitted ``Pipeline`` with a per-trial report; ``automl_fit`` also fits it.
 
-Design
-------
-Validation
-    hpsklearn scores each trial on the *last* ``valid_size`` (20 %) of the rows it is
-    given, training on the rest. We permute the rows first with a seeded generator, so
-    the validation split is random but identical for every trial and every run with
-    the same seed. The loss is the validation MAE.
+Design (each point works around hyperopt-sklearn 1.1.1 / hyperopt 0.2.7 behaviour):
 
-Search space
-    Not hpsklearn's ``any_regressor`` (SVR, k-NN, random forest, a *single* extra tree,
-    AdaBoost, gradient boosting, SGD) but the list in ``DEFAULT_REGRESSORS``: random
-    forest, extra trees (the ensemble), gradient boosting, histogram gradient boosting,
-    k-NN, ridge, lasso, elastic net and linear SVR, each with hpsklearn's own
-    hyperparameter space. Left out: kernel SVR and Gaussian processes (fit time grows
-    with the square to cube of the rows, so on the 25k-row JARVIS train part nearly every
-    such trial would just run into the time-out), MLPs (the neural baselines are the
-    NN-17 methods) and the single extra tree / SGD / AdaBoost of ``any_regressor``
-    (weaker versions of what is in the list). ``"svr"`` can still be asked for through
-    ``regressors=``. Random and extra forests use ``criterion="squared_error"`` only:
-    hpsklearn also draws ``absolute_error``, which is orders of magnitude slower and
-    would mostly time out. Every learner gets ``random_state=seed`` instead of
-    hpsklearn's ``hp.randint(5)`` "hyperparameter" (tuning a seed only fits noise).
-    Preprocessing: the four choices of hpsklearn's ``any_preprocessing`` (PCA, standard
-    scaler, min-max scaler, normalizer) plus "none", which trees do not need.
+- Validation: hpsklearn scores a trial on the last 20 % of its rows, so the rows are
+  shuffled once with the seed first. The loss is the validation MAE.
+- Search space: random forest, extra trees, (histogram) gradient boosting, k-NN, ridge,
+  lasso, elastic net and linear SVR with hpsklearn's ranges, after none / PCA / standard /
+  min-max / normalizer preprocessing. Kernel SVR and Gaussian processes are left out (they
+  time out on 25k rows; ``regressors=`` can add ``"svr"``), as are MLPs (NN-17 covers
+  those). Forests use ``squared_error`` only, and every learner gets ``random_state=seed``
+  instead of hpsklearn's tuned-seed "hyperparameter".
+- TPE starts after ``clip(max_evals // 4, 2, 20)`` random trials, not hyperopt's 20.
+- Seeding: hpsklearn never passes its seed to ``fmin``; ``_SeededAlgo`` feeds the
+  suggest algorithm from our own ``np.random.default_rng`` stream instead.
+- Failures: hpsklearn marks time-outs and non-finite features as failed trials, but any
+  other trial exception aborts ``fmin``. We drive its public ``fit_iter``, record such an
+  error against the running trial and resume, so both kinds are counted and reported.
+  If every trial fails, ``TlrlError`` names the first error.
+- Threads: trials run in forked processes and GNU OpenMP is not fork-safe (a forked
+  HistGradientBoosting trial hangs once the parent has used OpenMP), so the search runs
+  under ``threadpool_limits(1)``.
 
-TPE
-    ``tpe.suggest`` with ``n_startup_jobs = clip(max_evals // 4, 2, 20)``: hyperopt's
-    default of 20 random start-up trials would make a 20-eval search pure random search.
-
-Seeding
-    hpsklearn 1.1.1 never hands its ``seed`` to ``hyperopt.fmin`` (its "rstate issue
-    #35" branch calls ``fmin`` without ``rstate`` whenever ``fmin`` accepts one), so the
-    suggestions would come from an unseeded generator. We therefore wrap the algorithm:
-    ``_SeededAlgo`` ignores the seed that ``fmin`` passes and draws it from our own
-    ``np.random.default_rng`` stream. Same ``seed`` => same proposals, same learners'
-    seeds, same split => same trial losses (trials that hit the time-out are the
-    exception: whether a slow trial finishes in time depends on the machine's load).
-
-Failures
-    hpsklearn runs each trial in a forked process and reports a failing trial in two
-    ways: (a) it returns ``status='fail'`` for time-outs, for non-finite features after a
-    preprocessing step and for two specific messages; (b) every other exception is sent
-    back and re-raised in the parent, where ``hyperopt.fmin`` (called with
-    ``catch_eval_exceptions=False``) marks the trial as an error, drops it from
-    ``trials.trials`` and aborts the whole search. We drive hpsklearn's public
-    ``fit_iter`` generator and, after an exception of kind (b), record the error for the
-    trial that was being evaluated and resume the search (``warm_start=True``), so both
-    kinds are counted in ``n_failed`` and reported in ``trials``. An exception raised by
-    the suggest algorithm itself is a bug, not a failed trial, and is re-raised. If no
-    trial succeeds, ``TlrlError`` names the first error.
-
-Threads
-    Each trial runs in a process that hpsklearn forks. GNU OpenMP is not fork-safe: once
-    the calling process has run an OpenMP region (torch training, a fitted
-    HistGradientBoosting), a forked trial that opens one hangs until the time-out (seen
-    here: every HistGradientBoosting trial "timed out"). The search therefore runs under
-    ``threadpool_limits(1)``, which the forked trials inherit; they are single-threaded,
-    like hpsklearn's ``n_jobs=1`` learners.
-
-Inputs
-    ``y`` must be finite and ``X`` free of infinities (every learner rejects them, so a
-    search could only fail); ``NaN`` in ``X`` is allowed (histogram gradient boosting
-    handles it; other trials fail and are counted).
-
-Weak points: a trial whose process dies without answering (killed for memory) is only
-noticed when ``trial_timeout`` expires; time-outs make a run depend on the machine's
-speed; the suggest-seed wrapper relies on ``fmin`` calling ``algo(new_ids, domain,
-trials, seed)`` as hyperopt 0.2.7 does.
+Weak points: trials that time out make results depend on the machine's load, and the
+seeding wrapper relies on hyperopt 0.2.7's ``algo(new_ids, domain, trials, seed)`` call.
 """
 
 from __future__ import annotations
