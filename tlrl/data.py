@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, train_test_split
 
 from tlrl.errors import TlrlError
+from tlrl.io import atomic_write
 
 # name -> (jarvis-tools figshare dataset, record key of the target)
 REGISTRY: dict[str, tuple[str, str]] = {
@@ -122,8 +123,6 @@ def fetch_online(name: str, looked: str = "") -> pd.DataFrame:
             f"jarvis-tools {db!r} failed: {exc.__class__.__name__}: {exc}"
         ) from None
     df = records_to_frame(records, key)
-    from tlrl.io import atomic_write
-
     with atomic_write(default_cache_dir() / f"{name}.csv.gz") as tmp:
         df.to_csv(tmp, index=False, compression="gzip")
     return df

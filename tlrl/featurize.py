@@ -18,6 +18,7 @@ import pandas as pd
 from pymatgen.core import Composition
 
 from tlrl.errors import TlrlError
+from tlrl.io import atomic_write
 
 # ElemNet's input order (Jha et al. 2018): no noble gases but Kr and Xe, nothing after Pu.
 ELEMNET_ELEMENTS: tuple[str, ...] = (
@@ -157,8 +158,6 @@ def featurize(
         return pd.read_parquet(cache), kept
     pa = physical_attributes(kept["formula"], progress=progress)
     if cache is not None:
-        from tlrl.io import atomic_write
-
         with atomic_write(cache) as tmp:
             pa.to_parquet(tmp)
     return pa, kept

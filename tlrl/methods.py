@@ -21,7 +21,7 @@ from tlrl import checkpoint
 from tlrl.data import cv_folds, default_cache_dir, load_dataset
 from tlrl.errors import TlrlError
 from tlrl.featurize import featurize
-from tlrl.io import write_json
+from tlrl.io import atomic_write, write_json
 from tlrl.model import N_HIDDEN, NN17, copy_weights, freeze_first
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
@@ -232,7 +232,7 @@ def run(
         "cv_mae_mean": float(np.mean(maes)),
         "cv_mae_std": float(np.std(maes)),
         "best_fold": best_fold,
-        "best_layer": best_layer if m.inputs == "representation" or m.freezes else None,
+        "best_layer": prof.freeze_layers if m.freezes else best_layer if m.inputs == "representation" else None,
         "test_mae": float(np.mean(np.abs(preds[best_fold] - inputs.y_test))),
         "test_mae_ensemble": float(np.mean(np.abs(preds.mean(0) - inputs.y_test))),
         "input": inputs.spec,
@@ -244,8 +244,6 @@ def run(
         "sweep": sweep,
         **{k: v for k, v in extras.items() if k in ("best_model_class", "best_params", "automl_failed_trials")},
     }
-    if m.freezes:
-        metrics["best_layer"] = prof.freeze_layers
     if out_dir is not None:
         _write_run(Path(out_dir), metrics, models if save_models else [], inputs, preds, best_fold, extras, prof)
     return metrics
@@ -253,8 +251,6 @@ def run(
 
 def _write_run(out: Path, metrics: dict, models, inputs: Inputs, preds, best_fold: int, extras: dict, prof) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    from tlrl.io import atomic_write
-
     table = pd.DataFrame({"formula": inputs.test_formulas, "target": inputs.y_test,
                           "pred_best_fold": preds[best_fold], "pred_ensemble": preds.mean(0)})
     for name, frame in (("test_predictions.csv", table), ("history.csv", extras.get("history")),

@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tlrl import checkpoint
 from tlrl.errors import TlrlError
+from tlrl.featurize import element_fractions, physical_attributes
 from tlrl.model import NN17
+from tlrl.representation import load_source, representation
 
 
 @torch.no_grad()
@@ -34,9 +37,6 @@ def _expand(model_dirs: list[str | Path]) -> list[Path]:
 
 def features_for(spec: dict, formulas: pd.Series, errors: str = "warn") -> tuple[np.ndarray, np.ndarray]:
     """Build the inputs a checkpoint's card asks for; returns (X, kept-row mask)."""
-    from tlrl.featurize import element_fractions, physical_attributes
-    from tlrl.representation import load_source, representation
-
     X, keep = element_fractions(formulas, errors=errors)
     kind = spec.get("kind")
     if kind == "ef":
@@ -54,8 +54,6 @@ def features_for(spec: dict, formulas: pd.Series, errors: str = "warn") -> tuple
 
 def predict(model_dirs: str | Path | list[str | Path], formulas, errors: str = "warn") -> pd.DataFrame:
     """Predictions for formulas; several fold models give the ensemble mean and std."""
-    from tlrl import checkpoint
-
     paths = _expand([model_dirs] if isinstance(model_dirs, (str, Path)) else model_dirs)
     loaded = [checkpoint.load(p) for p in paths]
     specs = {json.dumps(card["input"], sort_keys=True) for _, card in loaded}

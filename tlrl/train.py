@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tlrl.errors import TlrlError
+from tlrl.io import atomic_write
 from tlrl.model import ELEMNET_DROPOUT, NN17
 
 
@@ -379,8 +380,6 @@ class _StackedTrainer:
 
     # --- resume ---------------------------------------------------------------------
     def _save_state(self, state, params, optimizer) -> None:
-        from tlrl.io import atomic_write
-
         payload = {
             **state,
             "params": [p.detach().cpu() for p in params],
