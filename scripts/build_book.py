@@ -97,7 +97,7 @@ def profiles_table() -> str:
            "full": "the paper's protocol; a GPU and many hours"}
     rows = ["| profile | what it runs | meant for |", "|---|---|---|"]
     for name, profile in PROFILES.items():
-        rows.append(f"| `{name}` | {profile.reductions or 'the paper protocol'} | {use.get(name, '')} |")
+        rows.append(f"| `{name}` | {profile.reductions} | {use.get(name, '')} |")
     return "\n".join(rows) + "\n"
 
 

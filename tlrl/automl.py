@@ -404,13 +404,18 @@ def _failure_text(failure: str, pipeline: Pipeline, trial_timeout) -> str:
     return str(failure)
 
 
+def fit_pipeline(pipeline: Pipeline, X: np.ndarray, y: np.ndarray) -> Pipeline:
+    """A fitted clone of ``pipeline``, single-threaded as in the search (OpenMP learners
+    thrash when they share the cores with torch's threads)."""
+    from sklearn.base import clone
+
+    with threadpool_limits(1):
+        return clone(pipeline).fit(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64))
+
+
 def automl_fit(
     X: np.ndarray, y: np.ndarray, max_evals: int, trial_timeout: float, seed: int = 0, progress: bool = True
 ) -> tuple[Pipeline, SearchResult]:
     """Search on ``X, y``, then fit the chosen pipeline on all of them; returns it and the report."""
-    from sklearn.base import clone
-
     search = automl_search(X, y, max_evals, trial_timeout, seed, progress)
-    with threadpool_limits(1):  # as in the search: OpenMP learners thrash beside torch's threads
-        fitted = clone(search.best_pipeline).fit(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64))
-    return fitted, search
+    return fit_pipeline(search.best_pipeline, X, y), search

@@ -156,18 +156,14 @@ def _cross_validate_automl(inputs: Inputs, folds, profile: Profile, seed: int):
 
     The search validates on a split of the train part only; the test set never reaches it.
     """
-    from sklearn.base import clone
-    from threadpoolctl import threadpool_limits
-
-    from tlrl.automl import automl_search
+    from tlrl.automl import automl_search, fit_pipeline
 
     search = automl_search(inputs.X_train, inputs.y_train, profile.automl_evals, profile.automl_trial_timeout, seed)
     models, maes = [], []
-    with threadpool_limits(1):  # OpenMP learners thrash when they share 2 cores with torch's threads
-        for tr, va in folds:
-            model = clone(search.best_pipeline).fit(inputs.X_train[tr], inputs.y_train[tr])
-            maes.append(float(np.mean(np.abs(model.predict(inputs.X_train[va]) - inputs.y_train[va]))))
-            models.append(model)
+    for tr, va in folds:
+        model = fit_pipeline(search.best_pipeline, inputs.X_train[tr], inputs.y_train[tr])
+        maes.append(float(np.mean(np.abs(model.predict(inputs.X_train[va]) - inputs.y_train[va]))))
+        models.append(model)
     extras = {"trials": search.trials, "best_model_class": search.best_model_class,
               "best_params": search.best_params, "automl_failed_trials": search.n_failed}
     return models, maes, extras
