@@ -7,17 +7,17 @@ PROFILE ?= quick
 # The real datasets live beside the repository in ../shared/data when it exists.
 export TLRL_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: book test lint env bench
+.PHONY: book test test-wheel lint env bench data data-release
 
 env: $(STAMP)
 
-# torch==2.13.0 first: that pin is the CPU wheel on this project's machines; any other
-# spec pulls several GB of CUDA. Then the project with its pinned dependency set.
+# torch==2.13.0 first: that pin is the CPU wheel on this project's machines (the workflows add
+# PyTorch's CPU index); any other spec pulls several GB of CUDA. Then the project with every extra.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=23"
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[automl,book,online,dev]"
 	touch $@
 
 # The book test drives Debian's chromium through Playwright. Installed once; a no-op when present.
@@ -28,6 +28,11 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q
+
+# The wheel in a fresh venv with no extras and the newest numpy: tlrl fit and predict with the
+# shipped source model (minutes: it installs torch and the core dependencies).
+test-wheel: $(STAMP)
+	$(PY) -m pytest -q -m wheel tests/test_wheel.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -50,3 +55,13 @@ book: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_many.py
+
+# The paper's datasets through pooch (SHA-256-checked) into the cache; prints the folder, for
+# TLRL_DATA_DIR where no ../shared/data lies beside the clone (the workflows).
+data: $(STAMP)
+	@$(PY) -m tlrl.download
+
+# The data release: the datasets of TLRL_DATA_DIR as release assets in _build/data-release and
+# their hashes in tlrl/datasets.sha256; prints the upload command.
+data-release: $(STAMP)
+	$(PY) scripts/data_release.py --out _build/data-release

@@ -3,17 +3,18 @@
     python scripts/build_book.py EXECUTED_DIR [--out _build/html] [--work _build/book-work]
 
 It stages ``_config.yml``, ``_toc.yml``, ``book/`` and the executed notebooks into
-``WORK/src``, tidies the notebooks' outputs for a static page (progress-bar widgets become
-their final text, carriage-return updates and terminal escapes are collapsed), renders the
-run-profile table from ``tlrl.profiles``, and runs ``jupyter-book build -W`` on the stage
-with execution off. Only a build without warnings replaces ``--out``, in one rename: a
-failed build leaves the previous book as it was.
+``WORK/src``, tidies the notebooks for a static page (papermill's injected-parameters cell is
+dropped; progress bars, widget or text, are dropped; carriage-return updates and terminal
+escapes are collapsed; the checkout's and the home folder's paths are shown relative; figures
+glued by ``tlrl.plots.show`` appear only where a ``{glue:figure}`` directive places them with
+a caption), renders the run-profile table from ``tlrl.profiles``, and runs
+``jupyter-book build -W`` on the stage with execution off. Only a build without warnings
+replaces ``--out``, in one rename: a failed build leaves the previous book as it was.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import re
 import shutil
 import subprocess
@@ -25,7 +26,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -36,43 +36,41 @@ def toc_notebooks(toc_path: Path) -> list[str]:
     return [f for f in files if f.startswith("notebooks/")]
 
 
-def widget_text(model_id: str, state: dict) -> str | None:
-    """The final text of a tqdm notebook progress bar (an HBox of HTML, FloatProgress, HTML)."""
-    box = state.get(model_id)
-    if not box or box.get("model_name") != "HBoxModel":
-        return None
-    parts = []
-    for child in box["state"].get("children", []):
-        model = state.get(child.removeprefix("IPY_MODEL_"), {})
-        value = model.get("state", {})
-        if model.get("model_name") == "HTMLModel":
-            parts.append(html.unescape(value.get("value", "")).replace("\u2007", " "))
-        elif model.get("model_name") == "FloatProgressModel":
-            done = value.get("value", 0) / value["max"] if value.get("max") else 1.0
-            filled = round(10 * min(max(done, 0.0), 1.0))
-            parts.append("|" + "█" * filled + " " * (10 - filled) + "|")
-    return "".join(parts).strip() or None
+GLUE_PREFIX = "application/papermill.record/"
+# a tqdm bar as text: "42%|████▏     | 5/12 [00:01<00:02, 3.1it/s]", or its escape-code remnants
+PROGRESS_LINE = re.compile(r"\d+%\|.*\||\d+/\d+ \[\d+:\d+|^\s*\x1b?\[A\s*$")
+LOCAL_PATHS = [(str(REPO) + "/", ""), (str(Path.home()) + "/", "~/")]
 
 
 def clean_stream(text: str) -> str:
-    """What a terminal would show: escape codes dropped, each line cut to its last carriage return."""
-    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in ANSI.sub("", text).split("\n")]
+    """What a terminal would show, without progress bars: escape codes dropped, each line cut to its
+    last carriage return, tqdm lines removed."""
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]
+    lines = [ANSI.sub("", line) for line in lines if not PROGRESS_LINE.search(line)]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
 
 
+def relative_paths(text: str) -> str:
+    """The build machine's checkout and home folder, shown as repository-relative and ~/ paths."""
+    for local, shown in LOCAL_PATHS:
+        text = text.replace(local, shown)
+    return text
+
+
 def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Make the executed notebook's outputs readable as static HTML."""
-    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    """Make the executed notebook readable as a static page."""
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         outputs = []
         for out in cell.get("outputs", []):
             if out.output_type in ("display_data", "execute_result") and WIDGET_VIEW in out.get("data", {}):
-                text = widget_text(out["data"][WIDGET_VIEW]["model_id"], state)
-                if text:
-                    outputs.append(nbformat.v4.new_output("stream", name="stderr", text=text + "\n"))
-                continue
+                continue  # a progress-bar widget
+            glued = out.get("metadata", {}).get("scrapbook")
+            if glued and not glued.get("mime_prefix"):  # shown by its {glue:figure}, with a caption
+                glued["mime_prefix"] = GLUE_PREFIX
+                out["data"] = {GLUE_PREFIX + k: v for k, v in out["data"].items()}
             if out.output_type == "stream":
                 if outputs and outputs[-1].output_type == "stream" and outputs[-1].name == out.name:
                     outputs[-1].text += out.text
@@ -82,7 +80,10 @@ def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             outputs.append(out)
         for out in outputs:
             if out.output_type == "stream":
-                out.text = clean_stream(out.text)
+                out.text = relative_paths(clean_stream(out.text))
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith(("text/", GLUE_PREFIX + "text/")) and isinstance(value, str):
+                    out["data"][mime] = relative_paths(value)
         cell.outputs = [o for o in outputs if o.output_type != "stream" or o.text.strip()]
     nb.metadata.pop("widgets", None)
     return nb

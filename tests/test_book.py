@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,32 @@ def test_every_page_is_built_and_offline(book):
         assert not remote, f"{html.relative_to(book)} loads remote assets: {remote[:3]}"
 
 
+def test_staging_tidies_an_executed_notebook():
+    """The injected-parameters cell, progress bars and local paths go; glued figures wait for their caption."""
+    import nbformat
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from build_book import GLUE_PREFIX, tidy
+
+    injected = nbformat.v4.new_code_cell("profile = 'smoke'", metadata={"tags": ["injected-parameters"]})
+    cell = nbformat.v4.new_code_cell("run()")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=" 40%|████      | 2/5 [00:01<00:02,  1.5it/s]\r"
+                               "100%|██████████| 5/5 [00:03<00:00,  1.6it/s]\n\x1b[A\n"),
+        nbformat.v4.new_output("stream", name="stdout", text=f"results in {REPO}/results/quick, cache in "
+                               f"{Path.home()}/.cache/tlrl\n"),
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure>"},
+                               metadata={"scrapbook": {"name": "fig-a", "mime_prefix": ""}}),
+    ]
+    nb = tidy(nbformat.v4.new_notebook(cells=[injected, cell]))
+    assert len(nb.cells) == 1
+    streams = [o.text for o in nb.cells[0].outputs if o.output_type == "stream"]
+    assert streams == ["results in results/quick, cache in ~/.cache/tlrl\n"]
+    figure = nb.cells[0].outputs[-1]
+    assert set(figure.data) == {GLUE_PREFIX + "image/png", GLUE_PREFIX + "text/plain"}
+    assert figure.metadata["scrapbook"]["mime_prefix"] == GLUE_PREFIX
+
+
 def test_the_failed_build_keeps_the_published_book(tmp_path):
     """A build that cannot finish exits non-zero and leaves the previous book in place."""
     out = tmp_path / "html"
@@ -62,6 +89,7 @@ def test_the_failed_build_keeps_the_published_book(tmp_path):
 def test_pages_render_in_chromium(book):
     from playwright.sync_api import sync_playwright
 
+    from tlrl.benchmark import PAPER_CV, PAPER_TEST
     from tlrl.profiles import get_profile
 
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
@@ -83,15 +111,53 @@ def test_pages_render_in_chromium(book):
         page.goto((book / "notebooks" / f"{CHAPTER}.html").as_uri())
         page.wait_for_load_state("load")
         assert "The benchmark" in page.inner_text("main h1")
-        figures = page.evaluate("() => [...document.querySelectorAll('main .cell_output img')]"
+        figures = page.evaluate("() => [...document.querySelectorAll('main figure img')]"
                                 ".map(i => [i.complete, i.naturalWidth])")
         assert figures and all(done and width > 0 for done, width in figures), f"figures did not render: {figures}"
         colab = page.eval_on_selector_all("a[href*='colab.research.google.com']", "links => links.map(a => a.href)")
         assert any(f"tlrl-book/tlrl/blob/main/notebooks/{CHAPTER}.ipynb" in href for href in colab), colab
+        text = page.inner_text("main")
+        for slug, (mean, std) in PAPER_CV.items():
+            assert f"{mean:.3f} ± {std:.3f}" in text, f"the paper's CV MAE of {slug} is missing from Table II"
+        for group, value in PAPER_TEST.items():
+            assert f"{value:.3f}" in text, f"the paper's {group} test MAE is missing"
+        assert "Differences from the paper" in text
         page.screenshot(path=str(ARTIFACTS / f"book-{CHAPTER}.png"), full_page=True)
 
         page.goto((book / "book" / "reproduce.html").as_uri())
         page.wait_for_load_state("load")
         text = page.inner_text("main")
         assert "make book" in text and get_profile("quick").reductions in text, "the profile table is missing"
+        browser.close()
+
+
+def test_every_page_reads_clean_in_chromium(book):
+    """No local path and no progress bar in any page; every figure numbered and captioned; chapter 9 there."""
+    from playwright.sync_api import sync_playwright
+
+    local = re.compile("|".join(re.escape(str(p)) for p in (REPO, Path.home(), Path(tempfile.gettempdir())))
+                       + r"|(?<![\w.~$])/(?:home|Users|root|work)/")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                   else route.abort())
+        for html in sorted(book.rglob("*.html")):
+            if html.name in ("genindex.html", "search.html"):
+                continue
+            page.goto(html.as_uri())
+            page.wait_for_load_state("load")
+            name = html.relative_to(book).as_posix()
+            text = page.inner_text("main")
+            assert not local.search(text), f"{name} shows a local path: {local.search(text).group(0)!r}"
+            assert not re.search(r"\d\s?(it/s|s/it)|\d+%\|", text), f"{name} shows a progress bar"
+            uncaptioned = page.evaluate(
+                "() => [...document.querySelectorAll('main img')]"
+                ".filter(i => !i.closest('figure')?.querySelector('figcaption .caption-number'))"
+                ".map(i => i.src.split('/').pop())")
+            assert not uncaptioned, f"{name} has figures without a numbered caption: {uncaptioned}"
+        page.goto((book / "notebooks" / "09_your_own_data.html").as_uri())
+        assert "Your own data" in page.inner_text("main h1")
+        assert "tlrl fit" in page.inner_text("main") and "tlrl predict" in page.inner_text("main")
+        page.screenshot(path=str(ARTIFACTS / "book-09_your_own_data.png"), full_page=True)
         browser.close()

@@ -28,13 +28,15 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path: Path) -> Path:
-    """No test may download or touch the user's cache: figshare fails, the cache is a tmp dir."""
+    """No test may download or touch the user's cache: figshare fails, the data URL has no server
+    (tests/test_download.py downloads from a local one), the cache is a tmp dir."""
     import jarvis.db.figshare
 
     def no_download(*args, **kwargs):
         raise AssertionError("a test tried to download")
 
     monkeypatch.setattr(jarvis.db.figshare, "data", no_download)
+    monkeypatch.setenv("TLRL_DATA_URL", "http://127.0.0.1:9/")  # the discard port: nothing answers
     cache = tmp_path / "cache"
     monkeypatch.setenv("TLRL_CACHE_DIR", str(cache))
     return cache
@@ -140,14 +142,23 @@ def test_missing_registry_dataset_offline_says_where_it_looked(monkeypatch, tmp_
     monkeypatch.setenv("TLRL_DATA_DIR", str(env))
     with pytest.raises(TlrlError, match="'jarvis_bulk_modulus_kv' not found") as info:
         load_dataset("jarvis_bulk_modulus_kv", data_dir=here, online=False)
-    for directory in (here, env, offline):
+    for directory in (here, env, offline / "data"):
         assert str(directory / "jarvis_bulk_modulus_kv.csv.gz") in str(info.value)
 
 
-def test_local_only_dataset_never_goes_online(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("TLRL_DATA_DIR", str(tmp_path))
-    with pytest.raises(TlrlError, match="'expt_bandgap' not found"):
-        load_dataset("expt_bandgap", online=True)
+def test_latest_jarvis_and_the_paper_split_never_stand_in_for_each_other(
+    monkeypatch, tmp_path: Path, data_dir: Path, offline: Path
+) -> None:
+    monkeypatch.setenv("TLRL_DATA_DIR", str(data_dir))
+    with pytest.raises(TlrlError, match="'jarvis_latest_formation_energy' not found in .*through jarvis-tools"):
+        load_dataset("jarvis_latest_formation_energy", online=False)
+    # what older versions cached from jarvis-tools under the paper's name is not the paper's file
+    monkeypatch.setenv("TLRL_DATA_DIR", str(tmp_path / "empty"))
+    offline.mkdir(parents=True)
+    stale = pd.DataFrame({"formula": ["NaCl"], "target": [-2.0]})
+    stale.to_csv(offline / "jarvis_formation_energy.csv.gz", index=False)
+    with pytest.raises(TlrlError, match="'jarvis_formation_energy' not found"):
+        load_dataset("jarvis_formation_energy", online=False)
 
 
 def test_published_jarvis_split_is_kept(jarvis: pd.DataFrame) -> None:
@@ -246,7 +257,7 @@ def test_leakage_report_matches_reduced_formulas() -> None:
     assert (report["n_train_compositions"], report["n_test_compositions"]) == (2, 3)
 
 
-# --- the online path (jarvis-tools records; nothing downloads) -------------------------------------
+# --- the latest JARVIS through jarvis-tools (records; nothing downloads) ---------------------------
 
 
 def test_dft_3d_records_to_frame_drops_na() -> None:
@@ -268,7 +279,7 @@ def test_oqmd_records_to_frame_takes_the_formula_from_the_atoms() -> None:
     assert [Composition(f) for f in df["formula"]] == [Composition(f) for f in expected]
 
 
-def test_online_failure_lists_where_it_looked(monkeypatch, tmp_path: Path, offline: Path) -> None:
+def test_latest_jarvis_download_failure_is_one_error(monkeypatch, tmp_path: Path, offline: Path) -> None:
     import jarvis.db.figshare
 
     def unreachable(dataset: str, store_dir: str | None = None):
@@ -277,12 +288,11 @@ def test_online_failure_lists_where_it_looked(monkeypatch, tmp_path: Path, offli
     monkeypatch.setattr(jarvis.db.figshare, "data", unreachable)
     monkeypatch.setenv("TLRL_DATA_DIR", str(tmp_path / "env"))
     with pytest.raises(TlrlError) as info:
-        load_dataset("jarvis_formation_energy", data_dir=tmp_path / "arg")
+        load_dataset("jarvis_latest_formation_energy", data_dir=tmp_path / "arg")
     message = str(info.value)
     assert "download of jarvis-tools 'dft_3d' failed: ConnectionError: figshare.com is unreachable" in message
-    for directory in (tmp_path / "arg", tmp_path / "env", offline):
-        assert str(directory / "jarvis_formation_energy.csv.gz") in message
-    assert not (offline / "jarvis_formation_energy.csv.gz").exists()
+    assert str(offline / "jarvis_latest_formation_energy.csv.gz") in message
+    assert not (offline / "jarvis_latest_formation_energy.csv.gz").exists()
 
 
 def test_online_success_converts_caches_and_is_found_again(monkeypatch, tmp_path: Path, offline: Path) -> None:
@@ -296,14 +306,14 @@ def test_online_success_converts_caches_and_is_found_again(monkeypatch, tmp_path
 
     monkeypatch.setattr(jarvis.db.figshare, "data", fake_data)
     monkeypatch.setenv("TLRL_DATA_DIR", str(tmp_path / "empty"))
-    first = load_dataset("oqmd_formation_enthalpy", seed=0)
+    first = load_dataset("jarvis_latest_oqmd_formation_enthalpy", seed=0)
     assert calls == [("oqmd_3d_no_cfid", str(offline / "jarvis"))]
     assert first["target"].tolist() == [-1.834, -1.696, -0.5]
-    cached = offline / "oqmd_formation_enthalpy.csv.gz"
+    cached = offline / "jarvis_latest_oqmd_formation_enthalpy.csv.gz"
     assert cached.is_file() and cached.read_bytes()[:2] == b"\x1f\x8b"
 
     def no_second_download(*args, **kwargs):
         raise AssertionError("downloaded again although cached")
 
     monkeypatch.setattr(jarvis.db.figshare, "data", no_second_download)
-    pd.testing.assert_frame_equal(load_dataset("oqmd_formation_enthalpy", seed=0), first)
+    pd.testing.assert_frame_equal(load_dataset("jarvis_latest_oqmd_formation_enthalpy", seed=0), first)

@@ -12,6 +12,7 @@ from pymatgen.core import Composition, Element
 from tlrl import featurize as featurize_module
 from tlrl.errors import TlrlError
 from tlrl.featurize import (
+    AMOUNT_RULE,
     ELEMNET_ELEMENTS,
     element_fractions,
     featurize,
@@ -96,17 +97,18 @@ def test_featurize_rejects_an_unknown_kind(jarvis_slice: pd.DataFrame) -> None:
 
 # --- bad formulas -------------------------------------------------------------------------
 
-# What pymatgen does with each (checked): '$' and '123' and '' do not parse ('N@Cl' does:
+# What pymatgen does with each (checked): '$' and '123' do not parse ('N@Cl' does:
 # '@' is pymatgen's endohedral notation, read as NCl); He and Po parse but are not among
-# ElemNet's 86; 'Na0' has no atoms; 'Na1e400Cl' overflows to an infinite amount.
+# ElemNet's 86. Amounts outside 1e-6..1e6 (pymatgen would drop 'Na0' and read 'Na1e400Cl'
+# as infinite) break tlrl's amount rule.
 BAD = {
     "Na$Cl": "unparseable",
-    "": "unparseable",
+    "": "empty",
     "123": "unparseable",
     "HeH": "element outside ElemNet's 86: He",
     "Po2O": "element outside ElemNet's 86: Po",
-    "Na0": "no elements",
-    "Na1e400Cl": "non-finite amount",
+    "Na0": f"amount 0: {AMOUNT_RULE}",
+    "Na1e400Cl": f"amount 1e400: {AMOUNT_RULE}",
 }
 
 

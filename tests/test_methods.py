@@ -24,18 +24,20 @@ def smoke():
     return get_profile("smoke")
 
 
-@pytest.mark.parametrize("slug", [s for s in METHODS if not s.startswith("sc-ml")])
+@pytest.mark.parametrize("slug", [s for s in METHODS if METHODS[s].learner == "nn17"])
 def test_every_nn_method_runs_and_reports_sane_metrics(slug, jarvis_slice, tiny_source, smoke, tmp_path):
     m = run(slug, jarvis_slice, source=tiny_source, profile=smoke, out_dir=tmp_path)
     assert m["n_folds"] == smoke.n_folds == len(m["fold_val_mae"])
     assert m["n_train"] == 400 and m["n_test"] == 200
     assert np.isclose(m["cv_mae_mean"], np.mean(m["fold_val_mae"]))
-    assert m["cv_mae_mean"] == min(row["cv_mae_mean"] for row in m["sweep"])
     for key in ("cv_mae_mean", "test_mae", "test_mae_ensemble"):
         assert 0 < m[key] < 5, (key, m[key])  # eV/atom; JARVIS targets span −4.4 … 4.3
-    if METHODS[slug].sweeps_layers:
-        assert [r["layer"] for r in m["sweep"]] == list(smoke.layers)
-        assert m["best_layer"] in smoke.layers
+    if METHODS[slug].searches_layer:
+        rung1 = [r for r in m["sweep"] if r["rung"] == 1]
+        assert [r["layer"] for r in rung1] == list(smoke.layers)
+        assert m["best_layer"] == min(rung1, key=lambda r: r["val_mae"])["layer"]  # 2 candidates: one rung
+    else:
+        assert m["sweep"] == []
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test_mae"] == m["test_mae"]
     preds = pd.read_csv(tmp_path / "test_predictions.csv")
@@ -56,14 +58,14 @@ def test_automl_methods_plug_into_the_protocol(slug, jarvis_slice, smoke, tmp_pa
 def test_tl_finetune_starts_exactly_at_the_source(tiny_source, smoke):
     m = get_method("tl-finetune")
     source = load_source(tiny_source)
-    (model,) = methods._new_models(m, 86, 1, source, smoke, seed=0)
+    (model,) = methods._new_models(m, 86, 1, source, seed=0)
     for a, b in zip(source.model.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)
 
 
 def test_tlrl_copies_everything_but_a_fresh_first_layer(tiny_source, smoke):
     source = load_source(tiny_source)
-    (model,) = methods._new_models(get_method("tlrl-dl-dense"), 512, 1, source, smoke, seed=0)
+    (model,) = methods._new_models(get_method("tlrl-dl-dense"), 512, 1, source, seed=0)
     fresh = NN17(512, seed=0)
     assert torch.equal(model.layers[0].weight, fresh.layers[0].weight)
     for src, dst in zip(source.model.layers[1:], model.layers[1:]):
@@ -75,8 +77,8 @@ def test_tl_freeze_really_freezes(jarvis_slice, tiny_source, smoke):
     m, source = get_method("tl-freeze"), load_source(tiny_source)
     train, test = prepare_data(jarvis_slice, smoke, seed=0)
     inputs = build_inputs(m, train, test, source, None, cache_dir=default_cache_dir())
-    models, _, _ = cross_validate(m, inputs, source, smoke, seed=0)
-    k = smoke.freeze_layers
+    k = 8
+    models, _, _ = cross_validate(m, inputs, source, smoke, seed=0, frozen=k)
     for model in models:
         for src, dst in zip(source.model.hidden[:k], model.hidden[:k]):
             assert torch.equal(src.weight, dst.weight)
@@ -100,6 +102,7 @@ def test_benchmark_writes_results_and_resumes(jarvis_slice, tiny_source, smoke, 
     assert set(benchmark.RESULT_COLUMNS) <= set(pd.read_csv(tmp_path / "results.csv").columns)
     sweep = pd.read_csv(tmp_path / "sweep.csv")
     assert sweep["layer"].tolist() == list(smoke.layers)
+    assert sweep.columns.tolist() == methods.SWEEP_COLUMNS and set(sweep["search"]) == {"halving"}
     assert "SC:DL(EF)" in (tmp_path / "table2.md").read_text()
 
     calls = []
@@ -126,7 +129,7 @@ def test_fit_cli_writes_a_run_that_predict_accepts(jarvis_slice, tiny_source, tm
     out = tmp_path / "preds.csv"
     assert main(["predict", str(run_dir), str(inp), "-o", str(out)]) == 0
     preds = pd.read_csv(out)
-    assert list(preds.columns) == ["formula", "prediction", "std"]
+    assert list(preds.columns) == ["formula", "prediction", "std", "problem"]
     assert np.isfinite(preds.prediction).all() and (preds["std"] > 0).all()
     _, card = checkpoint.load(run_dir / "fold_0")
     assert card["input"]["layer"] == 8
@@ -135,7 +138,7 @@ def test_fit_cli_writes_a_run_that_predict_accepts(jarvis_slice, tiny_source, tm
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--method", "nope"], "unknown method"),
+        (["--method", "nope"], "invalid choice: 'nope'"),
         (["--method", "rl-dl-relu", "--layer", "16"], "layer must be in 1..15"),
         (["--method", "rl-dl-relu", "--layer", "0"], "layer must be in 1..15"),
         (["--method", "sc-dl-ef", "--layer", "3"], "takes no --layer"),
@@ -185,3 +188,54 @@ def test_unknown_profile_and_methods_fail_early(tmp_path):
         get_profile("huge")
     with pytest.raises(TlrlError, match="unknown method"):
         benchmark.run_benchmark("jarvis_formation_energy", tmp_path, "smoke", methods=["sc-dl-ef", "bogus"])
+
+
+def test_successive_halving_keeps_the_best_third_and_cv_search_tries_every_layer(jarvis_slice, tiny_source):
+    halving = get_profile("smoke", layers=(2, 5, 8, 11, 15), halving_epochs=(1, 1, 1), n_folds=2)
+    m = run("rl-dl-relu", jarvis_slice, source=tiny_source, profile=halving)
+    sweep = pd.DataFrame(m["sweep"])
+    assert sweep.groupby("rung")["layer"].count().tolist() == [5, 2]  # 5 -> ceil(5/3) = 2 -> 1
+    rung1 = sweep[sweep.rung == 1].sort_values("val_mae")
+    assert set(sweep[sweep.rung == 2]["layer"]) == set(rung1["layer"][:2])
+    assert m["best_layer"] == sweep[sweep.rung == 2].sort_values("val_mae")["layer"].iloc[0]
+    assert (sweep["folds"] == 1).all() and m["layer_search"] == "halving" and m["n_folds"] == 2
+
+    exhaustive = run("rl-dl-relu", jarvis_slice, source=tiny_source, profile=halving.with_(layer_search="cv"))
+    cv = pd.DataFrame(exhaustive["sweep"])
+    assert cv["layer"].tolist() == [2, 5, 8, 11, 15] and (cv["folds"] == 2).all()
+    assert exhaustive["best_layer"] == cv.sort_values("val_mae")["layer"].iloc[0]
+    assert np.isclose(exhaustive["cv_mae_mean"], cv["val_mae"].min())  # the winner's CV is reused, not rerun
+
+
+def test_tl_freeze_searches_the_number_of_frozen_layers(jarvis_slice, tiny_source, smoke):
+    m = run("tl-freeze", jarvis_slice, source=tiny_source, profile=smoke)
+    assert [r["layer"] for r in m["sweep"]] == list(smoke.layers)
+    assert {r["kind"] for r in m["sweep"]} == {"frozen"} and m["best_layer"] in smoke.layers
+
+
+def test_peer_row_and_paired_difference_in_the_benchmark(jarvis_slice, tiny_source, smoke, tmp_path):
+    slugs = ["tl-finetune", "tlrl-dl-relu", "peer-hgb-pa"]
+    results = benchmark.run_benchmark(jarvis_slice, tmp_path, smoke, source=tiny_source, methods=slugs)
+    assert results.set_index("method").loc["peer-hgb-pa", "category"] == "peer"
+    assert "peer" not in set(benchmark.category_winners(results)["group"])
+    paired = json.loads((tmp_path / "paired.json").read_text())
+    runs = {r["method"]: r for r in benchmark.load_runs(tmp_path)}
+    expected = np.subtract(runs["tlrl-dl-relu"]["fold_val_mae"], runs["tl-finetune"]["fold_val_mae"])
+    assert np.allclose(paired["diffs"], expected) and np.isclose(paired["mean"], expected.mean())
+    assert paired["verdict"] in ("confirmed", "refuted", "within noise")
+    table = (tmp_path / "table2.md").read_text()
+    assert "Peer: PA + HistGB" in table and paired["verdict"] in table
+    assert "0.117 ± 0.005" not in table  # tlrl-dl-dense did not run here, so its paper row is absent
+    assert "0.124 ± 0.006" in table  # the paper's TL+RL:DL(ReLU) CV stands beside ours
+
+
+def test_paired_difference_verdicts():
+    def results(tl, tlrl):
+        rows = [("tl-finetune", "TL", tl), ("tlrl-dl-dense", "TL+RL", tlrl)]
+        return pd.DataFrame([{"method": s, "category": c, "fold_val_mae": f, "cv_mae_mean": np.mean(f),
+                              "n_train": 100} for s, c, f in rows])
+
+    assert benchmark.paired_difference(results([0.12, 0.13, 0.11], [0.10, 0.11, 0.09]))["verdict"] == "confirmed"
+    assert benchmark.paired_difference(results([0.10, 0.11, 0.09], [0.12, 0.13, 0.11]))["verdict"] == "refuted"
+    noisy = benchmark.paired_difference(results([0.12, 0.10, 0.11], [0.10, 0.12, 0.11]))
+    assert noisy["verdict"] == "within noise" and np.isclose(noisy["mean"], 0.0)

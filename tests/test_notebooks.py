@@ -14,7 +14,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = [
     "01_data", "02_featurization", "03_scratch_baselines", "04_source_model",
-    "05_transfer_learning", "06_representation_learning", "07_tl_rl", "08_benchmark",
+    "05_transfer_learning", "06_representation_learning", "07_tl_rl", "08_benchmark", "09_your_own_data",
 ]  # fmt: skip
 SLUGS = {
     "03_scratch_baselines": ["sc-ml-ef", "sc-ml-pa", "sc-dl-ef", "sc-dl-pa"],
@@ -22,7 +22,8 @@ SLUGS = {
     "06_representation_learning": ["rl-freezing", "rl-dl-relu", "rl-dl-dense"],
     "07_tl_rl": ["tlrl-dl-relu", "tlrl-dl-dense"],
 }
-SLUGS["08_benchmark"] = [slug for chapter in SLUGS.values() for slug in chapter]
+SLUGS["08_benchmark"] = [slug for chapter in SLUGS.values() for slug in chapter] + ["peer-hgb-pa"]
+OWN_DATA_SLUGS = ["sc-dl-ef", "tl-finetune", "tlrl-dl-relu", "peer-hgb-pa"]  # chapter 9, through the CLI
 DEFAULTS = {"profile": "quick", "dataset": "jarvis_formation_energy", "data_dir": None, "source": None,
             "seed": 0, "device": None, "results_dir": None}
 
@@ -94,10 +95,21 @@ def test_runs_under_the_smoke_profile(name, smoke_notebooks):
     if name == "08_benchmark":
         for file in ("results.csv", "sweep.csv", "table2.md"):
             assert (results / file).is_file()
+    if name == "09_your_own_data":
+        own = results.with_name(f"{results.name}-expt_bandgap")
+        for slug in OWN_DATA_SLUGS:
+            assert (own / "runs" / slug / "metrics.json").is_file(), f"tlrl fit left no {slug} run in {own}"
+        for slug in OWN_DATA_SLUGS[:3]:
+            header = (own / f"predictions_{slug}.csv").read_text().splitlines()[0].split(",")
+            assert {"formula", "prediction", "std"} <= set(header), f"tlrl predict with {slug}: {header}"
 
     nb = nbformat.read(run.output, as_version=4)
     outputs = [o for c in code_cells(nb) for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{name} drew no figure"
+    glued = {o["metadata"]["scrapbook"]["name"] for o in outputs if "scrapbook" in o.get("metadata", {})}
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    placed = set(re.findall(r"```\{glue:figure\} (\S+)", markdown))
+    assert glued == placed, f"{name}: figures glued {sorted(glued)} but captioned {sorted(placed)}"
     summary = [o for o in code_cells(nb)[-1].outputs if "text/markdown" in o.get("data", {})]
     assert summary and "**" in summary[0]["data"]["text/markdown"], "the last cell prints the 'What we saw' summary"

@@ -134,6 +134,23 @@ def test_bad_arguments_raise(ef):
         fit_many([NN17(86)], X, y, [np.arange(10)], [np.arange(0)], CFG)
 
 
+def test_bf16_autocast_trains_close_to_fp32_and_validates_in_fp32(ef):
+    X, y = ef
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        model = NN17(86, seed=0)
+        result = fit(model, X[:200], y[:200], X[200:], y[200:], CFG.with_(precision=precision))
+        runs[precision] = (model, result)
+    (m32, r32), (m16, r16) = runs["fp32"], runs["bf16"]
+    assert not torch.equal(m32.layers[0].weight, m16.layers[0].weight)  # bf16 really ran
+    assert all(p.dtype == torch.float32 for p in m16.parameters())  # weights stay fp32
+    # the reported val MAE is the fp32 MAE of the restored best weights
+    assert np.isclose(r16.best_val_mae, np.mean(np.abs(predict_array(m16, X[200:]) - y[200:])), atol=1e-6)
+    assert abs(r16.best_val_mae - r32.best_val_mae) < 0.05 * r32.best_val_mae
+    with pytest.raises(ValueError, match="precision"):
+        fit(NN17(86), X[:200], y[:200], X[200:], y[200:], CFG.with_(precision="fp16"))
+
+
 # --- fit_many ≡ separate fits -----------------------------------------------------------
 def test_fit_many_of_cv_folds_equals_separate_fits(ef):
     X, y = ef

@@ -8,30 +8,33 @@ A rerun skips configurations that already have metrics unless ``force=True``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tlrl.io import atomic_write
-from tlrl.methods import METHODS, get_method, run
+from tlrl.io import atomic_write, write_json
+from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method, run
 from tlrl.profiles import Profile, get_profile
+from tlrl.provenance import check_results_dir
 
-# Gupta et al.'s JARVIS formation-energy MAEs (eV/atom) as far as we cite them: per
-# configuration, and the test MAE of each category's winner. Blank cells: not cited.
-PAPER = {
-    "sc-ml-ef": {"cv": 0.206},
-    "sc-ml-pa": {"cv": 0.141},
-    "sc-dl-ef": {"test": 0.142},
-    "tl-finetune": {"test": 0.123},
-}
-PAPER_WINNER_TEST = {"SC": 0.142, "TL/RL": 0.123, "TL+RL": 0.121}
+# Gupta et al.'s JARVIS formation-energy results (eV/atom): the CV MAE (mean, std) of every
+# configuration of Table II, and the test MAE of each category's winner.
+PAPER_CV = {
+    "sc-ml-ef": (0.206, 0.011), "sc-ml-pa": (0.141, 0.005), "sc-dl-ef": (0.135, 0.007), "sc-dl-pa": (0.167, 0.005),
+    "tl-finetune": (0.121, 0.007), "rl-freezing": (0.230, 0.008), "rl-dl-relu": (0.128, 0.005),
+    "rl-dl-dense": (0.118, 0.006), "tlrl-dl-relu": (0.124, 0.006), "tlrl-dl-dense": (0.117, 0.005),
+}  # fmt: skip
+PAPER_TEST = {"SC": 0.142, "TL/RL": 0.123, "TL+RL": 0.121}
+GROUPS = {"SC": "SC", "TL": "TL/RL", "RL": "TL/RL", "TL+RL": "TL+RL", "peer": "peer"}
 RESULT_COLUMNS = [
     "method", "paper_name", "category", "cv_mae_mean", "cv_mae_std", "fold_val_mae", "best_layer",
-    "test_mae", "test_mae_ensemble", "n_train", "n_test", "seconds", "profile", "seed", "reductions",
+    "test_mae", "test_mae_ensemble", "n_train", "n_test", "n_folds", "seconds", "profile", "seed", "reductions",
 ]  # fmt: skip
 
 
@@ -45,12 +48,17 @@ def run_benchmark(
     methods: list[str] | None = None,
     force: bool = False,
 ) -> pd.DataFrame:
-    """Run the configurations (all by default) and write results.csv, sweep.csv, table2.md."""
+    """Run the configurations (all by default) and write results.csv, sweep.csv, table2.md.
+
+    A folder holding results of another dataset, profile, seed, source or tlrl version is
+    refused before any work (``tlrl.provenance``); ``force`` starts it afresh.
+    """
     out = Path(out_dir)
     prof = get_profile(profile)
     slugs = methods or list(METHODS)
     for slug in slugs:
         get_method(slug)  # an unknown slug fails before any work starts
+    check_results_dir(out, dataset, prof, seed, source, data_dir, force)
     results = None
     for slug in tqdm(slugs, desc="benchmark", unit="config"):
         metrics_path = out / "runs" / slug / "metrics.json"
@@ -76,30 +84,76 @@ def results_table(runs: list[dict]) -> pd.DataFrame:
 
 
 def write_summaries(out_dir: str | Path) -> pd.DataFrame:
-    """Rebuild results.csv, sweep.csv and table2.md from the finished runs."""
+    """Rebuild results.csv, sweep.csv, paired.json and table2.md from the finished runs."""
     out = Path(out_dir)
     runs = load_runs(out)
     results = results_table(runs)
-    sweep = pd.DataFrame([row for r in runs for row in r["sweep"] if r.get("best_layer") is not None
-                          and len(r["sweep"]) > 1])
+    sweep = pd.DataFrame([row for r in runs for row in r["sweep"]], columns=SWEEP_COLUMNS)
     for name, frame in (("results.csv", results), ("sweep.csv", sweep)):
         with atomic_write(out / name) as tmp:
             frame.to_csv(tmp, index=False)
+    paired = paired_difference(results)
+    if paired is not None:
+        write_json(out / "paired.json", paired)
     with atomic_write(out / "table2.md") as tmp:
-        tmp.write_text(table2(results))
+        tmp.write_text(table2(results, paired))
     return results
 
 
+def group_of(results: pd.DataFrame) -> pd.Series:
+    """Each configuration's Table II category: SC, TL/RL, TL+RL (or peer)."""
+    return results["category"].map(GROUPS)
+
+
 def category_winners(results: pd.DataFrame) -> pd.DataFrame:
-    """Per category (SC, TL/RL, TL+RL), the configuration with the lowest CV MAE."""
-    group = results["category"].replace({"TL": "TL/RL", "RL": "TL/RL"})
-    best = results.loc[results.groupby(group)["cv_mae_mean"].idxmin()].copy()
+    """Per category of the paper (SC, TL/RL, TL+RL), the configuration with the lowest CV MAE."""
+    group = group_of(results)
+    paper = results[group != "peer"]
+    best = paper.loc[paper.groupby(group[paper.index])["cv_mae_mean"].idxmin()].copy()
     best.insert(0, "group", group[best.index])
     return best.sort_values("group", key=lambda s: s.map({"SC": 0, "TL/RL": 1, "TL+RL": 2}))
 
 
-def table2(results: pd.DataFrame) -> str:
-    """The paper's Table II layout: ours beside the paper's numbers, and the category winners."""
+def paper_winners() -> dict[str, str]:
+    """The paper's category winners by its own CV MAEs (its test MAEs belong to these)."""
+    best: dict[str, str] = {}
+    for slug, (cv, _) in PAPER_CV.items():
+        group = GROUPS[METHODS[slug].category]
+        if group not in best or cv < PAPER_CV[best[group]][0]:
+            best[group] = slug
+    return best
+
+
+def paired_difference(results: pd.DataFrame) -> dict | None:
+    """The paper's claim "TL+RL beats TL" as a paired per-fold difference of validation MAEs.
+
+    ``a`` is the better TL+RL configuration by CV, ``b`` is TL:Fine-Tune; both use the same folds.
+    The verdict is "confirmed" when the mean difference is below zero by more than two standard
+    errors, "refuted" when above zero by more than two, and "within noise" otherwise.
+    """
+    tlrl = results[results["category"] == "TL+RL"]
+    tl = results[results["method"] == "tl-finetune"]
+    if tlrl.empty or tl.empty:
+        return None
+    a, b = tlrl.loc[tlrl["cv_mae_mean"].idxmin()], tl.iloc[0]
+    fa, fb = np.asarray(_folds(a.fold_val_mae)), np.asarray(_folds(b.fold_val_mae))
+    if len(fa) != len(fb) or len(fa) < 2 or a.n_train != b.n_train:
+        return None
+    diffs = fa - fb
+    mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
+    se = std / math.sqrt(len(diffs))
+    verdict = "confirmed" if mean + 2 * se < 0 else "refuted" if mean - 2 * se > 0 else "within noise"
+    return {"a": a.method, "b": b.method, "diffs": diffs.tolist(), "mean": mean, "std": std,
+            "standard_error": se, "verdict": verdict}
+
+
+def _folds(value) -> list[float]:
+    """Fold MAEs as a list, whether fresh from metrics or read back from results.csv."""
+    return json.loads(value) if isinstance(value, str) else list(value)
+
+
+def table2(results: pd.DataFrame, paired: dict | None = None) -> str:
+    """The paper's Table II layout: ours beside the paper's numbers, the category winners, TL+RL vs TL."""
     if results.empty:
         return "No configuration has finished yet.\n"
     lines = [
@@ -107,20 +161,29 @@ def table2(results: pd.DataFrame) -> str:
         "| paper CV MAE | paper test MAE |",
         "|---|---|---|---|---|---|---|",
     ]
+    paper_test = {slug: PAPER_TEST[group] for group, slug in paper_winners().items()}
     for r in results.itertuples():
-        paper = PAPER.get(r.method, {})
         layer = "" if pd.isna(r.best_layer) else str(int(r.best_layer))
+        cv = PAPER_CV.get(r.method)
         lines.append(
             f"| {r.paper_name} | {r.cv_mae_mean:.4f} ± {r.cv_mae_std:.4f} | {layer} | {r.test_mae:.4f} "
-            f"| {r.test_mae_ensemble:.4f} | {_cell(paper.get('cv'))} | {_cell(paper.get('test'))} |"
+            f"| {r.test_mae_ensemble:.4f} | {f'{cv[0]:.3f} ± {cv[1]:.3f}' if cv else ''} "
+            f"| {_cell(paper_test.get(r.method))} |"
         )
     winners = category_winners(results)
     lines += ["", "Category winners, chosen by CV MAE as in the paper (test MAE of the best fold):", ""]
-    lines += [f"- **{w.group}**: {w.paper_name}, CV {w.cv_mae_mean:.4f}, test {w.test_mae:.4f} "
-              f"(paper's winner: test {PAPER_WINNER_TEST[w.group]:.3f})" for w in winners.itertuples()]
+    theirs = {group: METHODS[slug].paper_name for group, slug in paper_winners().items()}
+    lines += [f"- **{w.group}**: {w.paper_name}, CV {w.cv_mae_mean:.4f}, test {w.test_mae:.4f}, "
+              f"fold ensemble {w.test_mae_ensemble:.4f} (paper's winner: {theirs[w.group]}, "
+              f"test {PAPER_TEST[w.group]:.3f})" for w in winners.itertuples()]
+    if paired is not None:
+        a, b = METHODS[paired["a"]].paper_name, METHODS[paired["b"]].paper_name
+        lines += ["", f"The paper's claim, TL+RL beats TL: {a} − {b}, paired over the {len(paired['diffs'])} "
+                  f"folds: {paired['mean']:+.4f} ± {paired['std']:.4f} eV/atom (mean ± std of the per-fold "
+                  f"difference; standard error {paired['standard_error']:.4f}) — **{paired['verdict']}**."]
     first = results.iloc[0]
     lines += ["", f"Profile `{first.profile}`, seed {first.seed}, {int(first.n_train)} train / {int(first.n_test)} "
-              f"test rows. Reductions: {first.reductions}.",
+              f"test rows. Settings: {first.reductions}.",
               f"Machine: {os.cpu_count()}-core {platform.machine()} {platform.system()}; "
               f"written {time.strftime('%Y-%m-%d %H:%M %Z')}; "
               f"total {results['seconds'].sum() / 60:.1f} min of configuration time.", ""]

@@ -70,6 +70,7 @@ def load(model_dir: str | Path) -> tuple[NN17, dict]:
         model = NN17(int(card["n_inputs"]), dropout=bool(card.get("dropout", False)))
         model.load_state_dict(state)
     except Exception as exc:  # json, safetensors and torch each raise their own types
-        raise TlrlError(f"checkpoint {model_dir} is corrupt: {exc.__class__.__name__}: {exc}") from None
+        detail = " ".join(str(exc).split())  # torch's state-dict message spans lines
+        raise TlrlError(f"checkpoint {model_dir} is corrupt: {exc.__class__.__name__}: {detail}") from None
     model.eval()
     return model, card

@@ -1,6 +1,7 @@
 """The ``tlrl`` command line: featurize, pretrain, fit, predict, benchmark.
 
-Every user error ends as one line on stderr and exit code 2, never a traceback.
+Every user error ends as one line on stderr, ``tlrl <command>: error: ...``, and exit code 2,
+never a traceback; output paths are checked before any work starts. An interrupt exits with 130.
 """
 
 from __future__ import annotations
@@ -10,14 +11,84 @@ import sys
 import warnings
 from pathlib import Path
 
+import pandas as pd
+
+from tlrl import __version__
 from tlrl.errors import TlrlError
+from tlrl.io import atomic_write, check_writable, same_file
+from tlrl.methods import METHODS
+from tlrl.profiles import PROFILES
+
+DESCRIPTION = """\
+tlrl reproduces Gupta et al., "Combining Transfer Learning and Representation Learning to
+Improve Predictive Analytics on Small Materials Data": a deep network (NN-17) pretrained on
+OQMD formation enthalpies is transferred to a small dataset by fine-tuning (TL), used as a
+feature extractor (RL), or both (TL+RL), and compared with models trained from scratch (SC).
+
+Data: a registry name (jarvis_formation_energy, ...) or a CSV with a formula and a target column
+(and optionally a train/test 'split' column); gzipped CSVs work too."""
+
+EPILOG = """\
+examples:
+  tlrl fit jarvis_formation_energy --method tl-finetune --profile smoke -o runs/tl
+  tlrl predict runs/tl new_formulas.csv -o predictions.csv
+  tlrl benchmark jarvis_formation_energy --profile quick -o results/quick
+
+Run 'tlrl <command> --help' for a command's options."""
+
+PROFILE_HELP = {"smoke": "seconds, a check", "quick": "minutes to hours on a CPU", "full": "the paper's protocol, GPU"}
+SEED_MAX = 2**32 - 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, like every other tlrl error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {SEED_MAX}, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {SEED_MAX}, got {value}")
+    return value
+
+
+def _output_file(output: str, input_path: str) -> None:
+    """Refuse an output that would overwrite the input, or that cannot be written, before any work."""
+    if same_file(output, input_path):
+        raise TlrlError(f"the output {output} is the input file; choose another -o")
+    check_writable(output)
+
+
+def _output_folder(output: str, force: bool | None = None) -> None:
+    """Refuse a folder output that cannot be written; with ``force`` given, also a non-empty one without it."""
+    check_writable(output, folder=True)
+    if force is False and Path(output).is_dir() and any(Path(output).iterdir()):
+        raise TlrlError(f"{output} is not empty (an earlier run?); pass --force to replace it as a whole, "
+                        "or choose another -o")
+
+
+def _load_input(args: argparse.Namespace) -> pd.DataFrame:
+    """The dataset of ``fit``/``benchmark`` as a frame that remembers its name."""
+    from tlrl.data import REGISTRY, load_dataset
+
+    custom = args.formula_col != "formula" or args.target_col != "target"
+    if custom and args.input in REGISTRY:
+        raise TlrlError(f"--formula-col/--target-col apply to a CSV; {args.input} is a registry dataset")
+    df = load_dataset(args.input, args.data_dir, args.formula_col, args.target_col, seed=args.seed)
+    df.attrs["name"] = args.input
+    return df
 
 
 def _featurize(args: argparse.Namespace) -> None:
     from tlrl.data import read_table
     from tlrl.featurize import featurize
-    from tlrl.io import atomic_write
 
+    _output_file(args.output, args.input)
     # an explicit --target-col must exist; otherwise a 'target' column is used when present
     target_col = args.target_col or "target"
     df = read_table(Path(args.input), args.formula_col, target_col, require_target=args.target_col is not None)
@@ -34,15 +105,20 @@ def _featurize(args: argparse.Namespace) -> None:
 def _pretrain(args: argparse.Namespace) -> None:
     from tlrl.pretrain import pretrain
 
-    _, card = pretrain(args.output, data=args.data, profile=args.profile, data_dir=args.data_dir, seed=args.seed)
+    _output_folder(args.output)
+    _, card = pretrain(args.output, data=args.data, profile=args.profile, data_dir=args.data_dir, seed=args.seed,
+                       init_from=args.init_from)
     print(f"source model in {args.output}: OQMD test MAE {card['test_mae']:.4f} eV/atom")
 
 
 def _fit(args: argparse.Namespace) -> None:
     from tlrl.methods import run
 
+    _output_folder(args.output, force=args.force)
+    if args.source is not None and not METHODS[args.method].uses_source:
+        raise TlrlError(f"method {args.method!r} trains from scratch and uses no source model; drop --source")
     metrics = run(
-        args.method, args.input, source=args.source, layer=args.layer, profile=args.profile,
+        args.method, _load_input(args), source=args.source, layer=args.layer, profile=args.profile,
         seed=args.seed, data_dir=args.data_dir, out_dir=args.output,
     )
     print(
@@ -53,91 +129,157 @@ def _fit(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from tlrl.data import read_table
-    from tlrl.io import atomic_write
     from tlrl.predict import predict
 
+    _output_file(args.output, args.input)
     df = read_table(Path(args.input), args.formula_col, target_col=None)
     preds = predict(args.model_dirs, df["formula"], errors=args.errors)
     with atomic_write(args.output) as tmp:
         preds.to_csv(tmp, index=False)
-    print(f"wrote {len(preds)} predictions to {args.output}")
+    unusable = int((preds["problem"] != "").sum())
+    print(f"wrote {len(preds)} rows to {args.output}" + (f" ({unusable} without a prediction)" if unusable else ""))
 
 
 def _benchmark(args: argparse.Namespace) -> None:
     from tlrl.benchmark import run_benchmark
 
+    _output_folder(args.output)
     results = run_benchmark(
-        args.dataset, args.output, profile=args.profile, source=args.source, seed=args.seed,
+        _load_input(args), args.output, profile=args.profile, source=args.source, seed=args.seed,
         data_dir=args.data_dir, methods=args.methods, force=args.force,
     )
     print(results[["method", "cv_mae_mean", "cv_mae_std", "best_layer", "test_mae"]].to_string(index=False))
 
 
+def _add_run_options(p: argparse.ArgumentParser, profile: bool = True) -> None:
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder holding the registry datasets (default: $TLRL_DATA_DIR, then the cache/download)")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help=f"seed of the data split, CV folds and weight inits, 0..{SEED_MAX} (default: 0)")
+    if profile:
+        sizes = "; ".join(f"{name}: {PROFILE_HELP.get(name, '')}" for name in PROFILES)
+        p.add_argument("--profile", default="quick", choices=list(PROFILES),
+                       help=f"how big a run is ({sizes}) (default: quick)")
+
+
+def _add_columns(p: argparse.ArgumentParser, target_help: str = "column of the target (default: target)") -> None:
+    p.add_argument("--formula-col", default="formula", metavar="NAME",
+                   help="column of the chemical formulas (default: formula)")
+    p.add_argument("--target-col", default="target", metavar="NAME", help=target_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tlrl", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(prog="tlrl", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"tlrl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    methods = "; ".join(f"{slug} = {m.paper_name}" for slug, m in METHODS.items())
 
-    def common(p: argparse.ArgumentParser, profile: bool = True) -> None:
-        p.add_argument("--data-dir", default=None, help="where registry datasets live (else $TLRL_DATA_DIR)")
-        p.add_argument("--seed", type=int, default=0)
-        if profile:
-            p.add_argument("--profile", default="quick", help="smoke | quick | full")
+    p = sub.add_parser(
+        "featurize", help="EF or PA features of a CSV, to parquet",
+        description="Compute EF (86 element fractions, ElemNet's order) or PA (145 Magpie attributes) for the "
+                    "formulas of a CSV and write them, with the formula and target, to a parquet file. Rows with "
+                    "unusable formulas are dropped with a warning (or, --errors raise, refused).",
+    )
+    p.add_argument("input", help="CSV with a formula column (and optionally a target column)")
+    p.add_argument("--kind", choices=["ef", "pa"], required=True, help="ef: element fractions; pa: Magpie attributes")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.parquet", help="the parquet file to write")
+    _add_columns(p, "column of the target; required when given (default: 'target' when present)")
+    p.set_defaults(target_col=None)
+    p.add_argument("--errors", choices=["warn", "raise"], default="warn",
+                   help="unusable formulas: warn and drop the rows, or stop (default: warn)")
+    p.set_defaults(parser=p, func=_featurize)
 
-    p = sub.add_parser("featurize", help="EF or PA features of a CSV, to parquet")
-    p.add_argument("input")
-    p.add_argument("--kind", choices=["ef", "pa"], required=True)
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--formula-col", default="formula")
-    p.add_argument("--target-col", default=None, help="required when given; default: 'target' if present")
-    p.add_argument("--errors", choices=["warn", "raise"], default="warn")
-    p.set_defaults(func=_featurize)
+    p = sub.add_parser(
+        "pretrain", help="train the NN-17 source model on OQMD",
+        description="Train the source model (NN-17 on element fractions) on OQMD formation enthalpies with a "
+                    "seeded 80:10:10 split, and save it with its card. An interrupted run resumes from the "
+                    "output folder.",
+    )
+    p.add_argument("--data", default="oqmd_formation_enthalpy",
+                   help="registry name or CSV to pretrain on (default: oqmd_formation_enthalpy)")
+    p.add_argument("--init-from", default=None, metavar="SOURCE_DIR",
+                   help="restart from this source checkpoint (same data and seed) with a second cosine stage")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the checkpoint")
+    _add_run_options(p)
+    p.set_defaults(parser=p, func=_pretrain)
 
-    p = sub.add_parser("pretrain", help="train the NN-17 source model on OQMD")
-    p.add_argument("--data", default="oqmd_formation_enthalpy")
-    p.add_argument("-o", "--output", required=True)
-    common(p)
-    p.set_defaults(func=_pretrain)
+    p = sub.add_parser(
+        "fit", help="run one configuration (K-fold CV + test) on a dataset or CSV",
+        description="Run one configuration of the paper's Table I: K-fold cross-validation on the train part "
+                    "(the profile sets K), the best fold's model on the test part. Writes metrics.json, "
+                    "test_predictions.csv and one checkpoint per fold (for 'tlrl predict') to the output folder.",
+    )
+    p.add_argument("input", help="registry name or CSV with a formula and a target column (and optionally 'split')")
+    p.add_argument("--method", required=True, choices=list(METHODS), metavar="METHOD", help=f"one of: {methods}")
+    p.add_argument("--layer", type=int, default=None, metavar="1..15",
+                   help="source layer for rl-dl-*/tlrl-dl-*, frozen layers for tl-freeze (default: searched)")
+    p.add_argument("--source", default=None, metavar="SOURCE_DIR",
+                   help="source checkpoint for TL/RL methods (default: the model shipped with tlrl)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="run folder to write (must be new or empty)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty run folder as a whole")
+    _add_columns(p)
+    _add_run_options(p)
+    p.set_defaults(parser=p, func=_fit)
 
-    p = sub.add_parser("fit", help="run one configuration (10-fold CV + test) on a dataset or CSV")
-    p.add_argument("input", help="registry name or CSV with formula,target[,split]")
-    p.add_argument("--method", required=True)
-    p.add_argument("--layer", type=int, default=None, help="source layer 1..15 (RL/TL+RL); default: sweep")
-    p.add_argument("--source", default=None, help="source checkpoint dir (default: the shipped model)")
-    p.add_argument("-o", "--output", required=True)
-    common(p)
-    p.set_defaults(func=_fit)
-
-    p = sub.add_parser("predict", help="predict with one checkpoint or a run's fold ensemble")
-    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR")
+    p = sub.add_parser(
+        "predict", help="predict with one checkpoint or a run's fold ensemble",
+        description="Predict the target for the formulas of a CSV. Several checkpoints (a run folder stands for "
+                    "its fold checkpoints) give the mean and std. The output has one row per input row, in order: "
+                    "formula, prediction, std (empty for one model), problem (why a row has no prediction).",
+    )
+    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="a checkpoint or a 'tlrl fit' run folder")
     p.add_argument("input", help="CSV with a formula column")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--formula-col", default="formula")
-    p.add_argument("--errors", choices=["warn", "raise"], default="warn")
-    p.set_defaults(func=_predict)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.csv", help="the CSV to write")
+    p.add_argument("--formula-col", default="formula", metavar="NAME",
+                   help="column of the chemical formulas (default: formula)")
+    p.add_argument("--errors", choices=["warn", "raise"], default="warn",
+                   help="unusable formulas: warn and leave the prediction empty, or stop (default: warn)")
+    p.set_defaults(parser=p, func=_predict)
 
-    p = sub.add_parser("benchmark", help="every configuration and the layer sweeps; writes results.csv, table2.md")
-    p.add_argument("dataset")
-    p.add_argument("--source", default=None)
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--methods", nargs="*", default=None, help="a subset of method slugs")
-    p.add_argument("--force", action="store_true", help="rerun configurations that already have results")
-    common(p)
-    p.set_defaults(func=_benchmark)
+    p = sub.add_parser(
+        "benchmark", help="every configuration; writes results.csv, sweep.csv, table2.md",
+        description="Run the configurations (all by default) into a results folder, each as soon as it finishes, "
+                    "and rebuild results.csv, sweep.csv and table2.md. A rerun resumes: finished configurations "
+                    "are skipped. A folder made with another dataset, profile, seed, source or tlrl version is "
+                    "refused (see its provenance.json).",
+    )
+    p.add_argument("input", metavar="dataset", help="registry name or CSV with a formula and a target column")
+    p.add_argument("--source", default=None, metavar="SOURCE_DIR",
+                   help="source checkpoint (default: the model shipped with tlrl)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="results folder (resumed when it exists)")
+    p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS), metavar="METHOD",
+                   help=f"a subset of the configurations (default: all): {methods}")
+    p.add_argument("--force", action="store_true",
+                   help="rerun finished configurations; start a folder made with other settings afresh")
+    _add_columns(p)
+    _add_run_options(p)
+    p.set_defaults(parser=p, func=_benchmark)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``tlrl`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``tlrl`` console script; returns the exit code."""
+    try:
+        args, extra = build_parser().parse_known_args(argv)
+        if extra:  # argparse would report these under the bare 'tlrl'
+            args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
+        return int(exc.code or 0)
+    prefix = f"tlrl {args.command}"
+    format_warning = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: f"{prefix}: warning: {' '.join(str(message).split())}\n"
     warnings.simplefilter("default")
     try:
         args.func(args)
     except TlrlError as exc:
-        print(f"tlrl {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prefix}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"tlrl {args.command}: interrupted", file=sys.stderr)
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = format_warning
     return 0
 
 

@@ -1,8 +1,11 @@
-"""Datasets: the registry, user CSVs, the online JARVIS/OQMD path, splits and folds."""
+"""Datasets: the registry (the paper's files and the latest JARVIS), user CSVs, splits and folds."""
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -10,17 +13,28 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, train_test_split
 
+from tlrl import download
 from tlrl.errors import TlrlError
+from tlrl.extras import require
 from tlrl.io import atomic_write
 
-# name -> (jarvis-tools figshare dataset, record key of the target)
-REGISTRY: dict[str, tuple[str, str]] = {
-    "oqmd_formation_enthalpy": ("oqmd_3d_no_cfid", "_oqmd_delta_e"),
-    "jarvis_formation_energy": ("dft_3d", "formation_energy_peratom"),
-    "jarvis_optb88vdw_bandgap": ("dft_3d", "optb88vdw_bandgap"),
-    "jarvis_bulk_modulus_kv": ("dft_3d", "bulk_modulus_kv"),
-    "expt_bandgap": ("", ""),  # matminer's expt_gap; only as a local file
+# The paper's datasets: fixed files, downloaded by tlrl.download (hash-checked) when not on disk.
+DATASETS: tuple[str, ...] = (
+    "oqmd_formation_enthalpy",
+    "jarvis_formation_energy",
+    "jarvis_optb88vdw_bandgap",
+    "jarvis_bulk_modulus_kv",
+    "expt_bandgap",
+)
+# The latest JARVIS through jarvis-tools (figshare): name -> (jarvis-tools dataset, record key of
+# the target). Never the paper's data: dft_3d grows with each JARVIS release and has no fixed split.
+LATEST_JARVIS: dict[str, tuple[str, str]] = {
+    "jarvis_latest_formation_energy": ("dft_3d", "formation_energy_peratom"),
+    "jarvis_latest_optb88vdw_bandgap": ("dft_3d", "optb88vdw_bandgap"),
+    "jarvis_latest_bulk_modulus_kv": ("dft_3d", "bulk_modulus_kv"),
+    "jarvis_latest_oqmd_formation_enthalpy": ("oqmd_3d_no_cfid", "_oqmd_delta_e"),
 }
+REGISTRY: tuple[str, ...] = (*DATASETS, *LATEST_JARVIS)
 DATA_DIR_ENV = "TLRL_DATA_DIR"
 # OQMD outlier rule: formation enthalpies beyond ±5 eV/atom are unphysical for
 # inorganic solids (JARVIS spans −4.4 … +4.3); the raw OQMD file reaches −198.7.
@@ -30,6 +44,11 @@ OUTLIER_LIMIT_EV = 5.0
 def default_cache_dir() -> Path:
     """Where downloaded datasets and feature caches go (``$TLRL_CACHE_DIR`` or ~/.cache/tlrl)."""
     return Path(os.environ.get("TLRL_CACHE_DIR", Path.home() / ".cache" / "tlrl"))
+
+
+def dataset_cache() -> Path:
+    """Where the paper's datasets are downloaded to (``<cache>/data``)."""
+    return default_cache_dir() / "data"
 
 
 def load_dataset(
@@ -42,8 +61,9 @@ def load_dataset(
 ) -> pd.DataFrame:
     """A dataset as columns ``formula, target, split``.
 
-    ``name_or_path`` is a registry name (looked up in ``data_dir``, ``$TLRL_DATA_DIR``,
-    the cache, then online through jarvis-tools) or a CSV path. A missing ``split``
+    ``name_or_path`` is a registry name (looked up in ``data_dir``, ``$TLRL_DATA_DIR``, then
+    the cache, downloaded when absent: the paper's files via :mod:`tlrl.download`, the
+    ``jarvis_latest_*`` ones through jarvis-tools) or a CSV path. A missing ``split``
     column becomes a seeded 90:10 train/test split.
     """
     name = str(name_or_path)
@@ -51,11 +71,21 @@ def load_dataset(
         df = _load_registered(name, data_dir, online)
     else:
         path = Path(name)
-        if not path.is_file():
+        if not path.exists():
             known = ", ".join(REGISTRY)
             raise TlrlError(f"no dataset {name!r}: not a file, and not one of {known}")
         df = read_table(path, formula_col, target_col)
+    if df["target"].nunique() == 1:
+        warnings.warn(f"every target of {name} is {df['target'].iloc[0]:g}: a constant target leaves a model "
+                      "nothing to learn", stacklevel=2)
     return with_split(df, seed)
+
+
+def dataset_name(dataset: str | Path | pd.DataFrame) -> str:
+    """How results name a dataset: the registry name or path, or a frame's ``attrs['name']``."""
+    if isinstance(dataset, pd.DataFrame):
+        return str(dataset.attrs.get("name", "dataframe"))
+    return str(dataset)
 
 
 def read_table(
@@ -63,67 +93,120 @@ def read_table(
 ) -> pd.DataFrame:
     """Read and validate a user CSV (optionally gzipped) into ``formula, target[, split]``.
 
-    With ``require_target=False`` the target column may be absent; with ``target_col=None``
-    it is not read at all (prediction inputs).
+    The delimiter (comma, semicolon or tab) is taken from the header line. Every cell is
+    read as text, so formulas such as ``NaN`` (sodium nitride), ``NA`` or ``None`` stay
+    formulas; an empty formula cell stays empty. Targets must be finite in float32, the
+    precision the models train in. With ``require_target=False`` the target column may be
+    absent; with ``target_col=None`` it is not read at all (prediction inputs).
     """
-    if not path.is_file():
-        raise TlrlError(f"no such file: {path}")
-    try:
-        raw = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise TlrlError(f"{path} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:  # EOFError: truncated .gz
-        raise TlrlError(f"{path} is not a readable CSV ({exc.__class__.__name__})") from None
+    raw = _read_cells(Path(path))
     has_target = target_col is not None and (require_target or target_col in raw.columns)
     needed = [formula_col, target_col] if has_target else [formula_col]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
         raise TlrlError(f"{path} lacks column(s) {missing}; it has {list(raw.columns)}")
+    twice = sorted({c for c in [*needed, "split"] if list(raw.columns).count(c) > 1})
+    if twice:
+        raise TlrlError(f"{path} has the column(s) {twice} more than once in its header; keep one of each")
     if raw.empty:
         raise TlrlError(f"{path} has a header but no rows")
     # select before renaming, so that other columns called 'formula'/'target' cannot clash
-    df = pd.DataFrame({"formula": raw[formula_col].astype(str)})
+    df = pd.DataFrame({"formula": raw[formula_col].str.strip()})
     if not has_target:
         return df
-    df["target"] = pd.to_numeric(raw[target_col], errors="coerce")
-    bad = ~np.isfinite(df["target"].to_numpy(dtype=float))
+    df["target"] = pd.to_numeric(raw[target_col].str.strip(), errors="coerce")
+    with np.errstate(over="ignore"):
+        bad = ~np.isfinite(df["target"].to_numpy(dtype=np.float32))
     if bad.any():
-        rows = (np.flatnonzero(bad)[:5] + 2).tolist()  # +2: header and 1-based lines
-        raise TlrlError(f"{path}: {int(bad.sum())} target(s) are missing, NaN or inf (lines {rows})")
+        raise TlrlError(
+            f"{path}: {int(bad.sum())} target(s) are missing, not numbers, NaN or inf, or beyond float32's "
+            f"range of ±3.4e38 (lines {_lines(bad)})"
+        )
     if "split" in raw.columns and "split" not in (formula_col, target_col):
         df["split"] = raw["split"]
     return df
 
 
+def _lines(rows: np.ndarray) -> list[int]:
+    """The first five file lines of the flagged data rows (line 1 is the header)."""
+    return (np.flatnonzero(rows)[:5] + 2).tolist()
+
+
+def _read_cells(path: Path) -> pd.DataFrame:
+    """Every cell of a CSV as text, with the header as column names; bad files are ``TlrlError``."""
+    if path.is_dir():
+        raise TlrlError(f"{path} is a directory, not a CSV file")
+    if not path.is_file():
+        raise TlrlError(f"no such file: {path}")
+    with path.open("rb") as fh:
+        compression = "gzip" if fh.read(2) == b"\x1f\x8b" else None
+    try:
+        raw = pd.read_csv(path, sep=_delimiter(path, compression), header=None, dtype=str, na_filter=False,
+                          compression=compression)
+    except pd.errors.EmptyDataError:
+        raise TlrlError(f"{path} is empty") from None
+    except pd.errors.ParserError as exc:
+        ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if ragged:
+            expected, line, saw = ragged.groups()
+            raise TlrlError(f"{path}: line {line} has {saw} fields, the header has {expected}") from None
+        raise TlrlError(f"{path} is not a readable CSV (ParserError)") from None
+    except (UnicodeDecodeError, OSError, EOFError) as exc:  # EOFError: truncated .gz
+        raise TlrlError(f"{path} is not a readable CSV ({exc.__class__.__name__})") from None
+    table = raw.iloc[1:].reset_index(drop=True)
+    table.columns = list(raw.iloc[0])
+    return table
+
+
+def _delimiter(path: Path, compression: str | None) -> str:
+    """',', ';' or tab: whichever the header line holds most of (a comma when it holds none)."""
+    opener = gzip.open if compression else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            header = fh.readline()
+    except (OSError, EOFError) as exc:
+        raise TlrlError(f"{path} is not a readable CSV ({exc.__class__.__name__})") from None
+    return max([",", ";", "\t"], key=header.count)
+
+
 def _load_registered(name: str, data_dir: str | Path | None, online: bool) -> pd.DataFrame:
-    candidates = [Path(d) for d in (data_dir, os.environ.get(DATA_DIR_ENV)) if d]
-    candidates.append(default_cache_dir())
-    for directory in candidates:
-        path = directory / f"{name}.csv.gz"
-        if path.is_file():
-            return read_table(path)
-    looked = ", ".join(str(d / f"{name}.csv.gz") for d in candidates)
-    if not online or not REGISTRY[name][0]:
-        raise TlrlError(f"dataset {name!r} not found; looked in {looked} (set {DATA_DIR_ENV})")
-    return fetch_online(name, looked)
+    """A registry dataset from ``data_dir`` or ``$TLRL_DATA_DIR``, else from the cache or its download."""
+    folders = [Path(d) for d in (data_dir, os.environ.get(DATA_DIR_ENV)) if d]
+    for folder in folders:
+        if (folder / f"{name}.csv.gz").is_file():
+            return read_table(folder / f"{name}.csv.gz")
+    if name in LATEST_JARVIS:
+        return fetch_latest_jarvis(name, online)
+    cache = dataset_cache()
+    path = download.fetch(name, cache) if online else download.cached(name, cache)
+    if path is None:
+        looked = ", ".join(str(folder / f"{name}.csv.gz") for folder in [*folders, cache])
+        raise TlrlError(f"dataset {name!r} not found; looked in {looked} (set {DATA_DIR_ENV}, or allow the download)")
+    return read_table(path)
 
 
-def fetch_online(name: str, looked: str = "") -> pd.DataFrame:
-    """Download a registry dataset through jarvis-tools, convert it and cache it as CSV."""
+def fetch_latest_jarvis(name: str, online: bool = True) -> pd.DataFrame:
+    """The latest JARVIS through jarvis-tools, converted and cached as CSV; never the paper's split."""
+    path = default_cache_dir() / f"{name}.csv.gz"
+    if path.is_file():
+        return read_table(path)
+    if not online:
+        raise TlrlError(f"dataset {name!r} not found in {path}; it is downloaded through jarvis-tools (online)")
+    require("online", f"dataset {name!r} (the latest JARVIS, through jarvis-tools)")
     from jarvis.db.figshare import data as figshare_data
 
-    db, key = REGISTRY[name]
+    db, key = LATEST_JARVIS[name]
     store = default_cache_dir() / "jarvis"
     store.mkdir(parents=True, exist_ok=True)
     try:
         records = figshare_data(db, store_dir=str(store))
     except Exception as exc:  # requests/zipfile errors vary; the message is what matters
         raise TlrlError(
-            f"dataset {name!r} is not on disk (looked in {looked}) and the download of "
-            f"jarvis-tools {db!r} failed: {exc.__class__.__name__}: {exc}"
+            f"dataset {name!r} is not in {path} and the download of jarvis-tools {db!r} failed: "
+            f"{exc.__class__.__name__}: {exc}"
         ) from None
     df = records_to_frame(records, key)
-    with atomic_write(default_cache_dir() / f"{name}.csv.gz") as tmp:
+    with atomic_write(path) as tmp:
         df.to_csv(tmp, index=False, compression="gzip")
     return df
 

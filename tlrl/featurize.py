@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,16 +38,86 @@ Errors = Literal["warn", "raise"]
 PA_VERSION = "ward2016-matminer-v1"
 
 
-def _fractions(formula: str) -> dict[str, float] | str:
-    """Element fractions of one formula, or the reason it cannot be used."""
+# Amount rule: every written amount, group multiplier and adduct coefficient, and every element's
+# total, must be a finite number from 1e-6 to 1e6. Zero and negative amounts, '1e308' or '1e-300'
+# would otherwise be read as a missing element, an infinite row or a pure element.
+AMOUNT_MIN, AMOUNT_MAX = 1e-6, 1e6
+AMOUNT_RULE = f"each amount must be a finite number from {AMOUNT_MIN:g} to {AMOUNT_MAX:g}"
+ADDUCT_DOTS = "·•∙⋅"  # middle dot and look-alikes: always a hydrate/adduct separator
+_WRITTEN_AMOUNT = re.compile(r"(?:[A-Z][a-z]*|[)\]}])\s*([-+]?[.\d][-*.e\d]*)")  # what pymatgen reads as a number
+_COEFFICIENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?=[A-Z(\[{])")
+_ADDUCT_MOLECULES = ("H2O", "NH3")
+
+
+def _adduct_parts(text: str) -> list[tuple[float, str]] | str:
+    """Split a formula at its adduct separators into (coefficient, part); or why it is ambiguous.
+
+    ``·`` always separates (``CuSO4·5H2O`` = CuSO4 + 5 H2O). A ``.`` between digits is a decimal
+    point (``Ce1.3Lu0.7S3``), except where what follows reads like a dot-written hydrate (an
+    integer, then H2O or NH3, or elements named before the dot, as in ``CuSO4.5H2O``): that is
+    refused as ambiguous. A ``.`` before a letter or bracket separates (``CuSO4.H2O``); any
+    other ``.`` (``Fe.5``) is refused as ambiguous too.
+    """
+    chars = list(text.translate({ord(d): "·" for d in ADDUCT_DOTS}))
+    for i, c in enumerate(chars):
+        if c != ".":
+            continue
+        before, after = text[:i], text[i + 1 :]
+        if before[-1:].isdigit() and after[:1].isdigit():
+            rest = after.lstrip("0123456789").split("·")[0].split(".")[0]
+            repeats = set(re.findall(r"[A-Z][a-z]?", before)) & set(re.findall(r"[A-Z][a-z]?", rest))
+            if rest.startswith(_ADDUCT_MOLECULES) or repeats:
+                return "ambiguous '.': a decimal amount or a hydrate; write a hydrate with '·', e.g. CuSO4·5H2O"
+        elif after[:1].isalpha() or after[:1] in "([{":
+            chars[i] = "·"
+        else:
+            return "ambiguous '.': write decimals with a leading digit (0.5) and hydrates with '·'"
+    parts = []
+    for part in "".join(chars).split("·"):
+        coefficient = _COEFFICIENT.match(part)
+        parts.append((float(coefficient[1]), part[coefficient.end() :]) if coefficient else (1.0, part))
+    return parts
+
+
+def parse_formula(formula: str) -> Composition | str:
+    """The composition of one formula, or the reason it cannot be used.
+
+    Hydrates and adducts may be written with ``·`` (see ``_adduct_parts`` for ``.``), and
+    every amount must be a finite number from 1e-6 to 1e6 (``AMOUNT_RULE``).
+    """
+    text = str(formula).strip()
+    if not text:
+        return "empty"
+    parts = _adduct_parts(text)
+    if isinstance(parts, str):
+        return parts
+    written = [str(c) for c, _ in parts] + [a for _, part in parts for a in _WRITTEN_AMOUNT.findall(part)]
+    for amount in written:
+        try:
+            value = float(amount)
+        except ValueError:
+            return "unparseable"
+        if not AMOUNT_MIN <= value <= AMOUNT_MAX:  # NaN fails too
+            return f"amount {amount}: {AMOUNT_RULE}"
     try:
-        comp = Composition(str(formula).strip())
+        comps = [Composition(part) * c if c != 1 else Composition(part) for c, part in parts]
+        comp = sum(comps[1:], comps[0])
     except Exception:  # pymatgen raises several types for malformed formulas
         return "unparseable"
     if comp.num_atoms <= 0:
         return "no elements"
-    if not np.isfinite(comp.num_atoms):  # e.g. 'Na1e400Cl' would give an all-zero row
-        return "non-finite amount"
+    totals = comp.get_el_amt_dict()
+    outside = [el for el, amount in totals.items() if not AMOUNT_MIN <= amount <= AMOUNT_MAX]
+    if outside:
+        return f"total amount of {outside[0]} is {totals[outside[0]]:g}: {AMOUNT_RULE}"
+    return comp
+
+
+def _fractions(formula: str) -> dict[str, float] | str:
+    """Element fractions of one formula, or the reason it cannot be used."""
+    comp = parse_formula(formula)
+    if isinstance(comp, str):
+        return comp
     amounts = comp.fractional_composition.get_el_amt_dict()
     outside = sorted(el for el in amounts if el not in ELEMENT_INDEX)
     if outside:
@@ -54,19 +125,15 @@ def _fractions(formula: str) -> dict[str, float] | str:
     return amounts
 
 
-def element_fractions(formulas: pd.Series | list[str], errors: Errors = "warn") -> tuple[np.ndarray, np.ndarray]:
-    """EF matrix (n_valid, 86) and the boolean mask of the rows that were kept.
+def parse_formulas(formulas: pd.Series | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """EF rows (n, 86) for every formula, zero where unusable, and each row's problem ('' if none).
 
     Each distinct formula is parsed once with pymatgen; the matrix is filled in one
-    vectorised scatter. Bad rows are dropped with a warning (or a ``TlrlError``);
-    when no row at all is usable it is always a ``TlrlError``.
+    vectorised scatter.
     """
     formulas = pd.Series(formulas, dtype="object").astype(str)
     codes, uniques = pd.factorize(formulas)
     parsed = [_fractions(f) for f in uniques]
-    ok_unique = np.array([isinstance(p, dict) for p in parsed], dtype=bool)
-    _report_bad(formulas, codes, uniques, parsed, ok_unique, errors)
-
     rows, cols, vals = [], [], []
     for u, amounts in enumerate(parsed):
         if isinstance(amounts, dict):
@@ -76,19 +143,41 @@ def element_fractions(formulas: pd.Series | list[str], errors: Errors = "warn") 
                 vals.append(frac)
     table = np.zeros((len(uniques), len(ELEMNET_ELEMENTS)), dtype=np.float32)
     table[rows, cols] = vals
-    keep = ok_unique[codes]
-    return table[codes[keep]], keep
+    problems = np.array(["" if isinstance(p, dict) else p for p in parsed], dtype=object)
+    return table[codes], problems[codes] if len(formulas) else np.zeros(0, dtype=object)
 
 
-def _report_bad(formulas, codes, uniques, parsed, ok_unique, errors: Errors) -> None:
-    if ok_unique.all():
+def element_fractions(formulas: pd.Series | list[str], errors: Errors = "warn") -> tuple[np.ndarray, np.ndarray]:
+    """EF matrix (n_valid, 86) and the boolean mask of the rows that were kept.
+
+    Bad rows are dropped with a warning (or a ``TlrlError``); when no row at all is
+    usable it is always a ``TlrlError``.
+    """
+    X, problems = parse_formulas(formulas)
+    report_problems(formulas, problems, errors)
+    keep = problems == ""
+    return X[keep], keep
+
+
+def report_problems(
+    formulas, problems: np.ndarray, errors: Errors, consequence: str = "these rows are dropped"
+) -> None:
+    """Warn about (or, ``errors='raise'`` or no usable row, raise on) the rows with a problem."""
+    bad = problems != ""
+    if not bad.any():
         return
-    bad_rows = ~ok_unique[codes]
-    examples = [f"{uniques[u]!r} ({parsed[u]})" for u in np.flatnonzero(~ok_unique)[:5]]
-    message = f"{int(bad_rows.sum())} of {len(formulas)} rows have unusable formulas, e.g. " + "; ".join(examples)
-    if errors == "raise" or bad_rows.all():
+    named = dict.fromkeys(zip(np.asarray(formulas, dtype=object)[bad], problems[bad]))
+    examples = [f"{f!r} ({why})" for f, why in list(named)[:5]]
+    message = f"{int(bad.sum())} of {len(problems)} rows have unusable formulas, e.g. " + "; ".join(examples)
+    if errors == "raise" or bad.all():
         raise TlrlError(message)
-    warnings.warn(message + " — these rows are dropped.", stacklevel=3)
+    warnings.warn(f"{message} — {consequence}.", stacklevel=3)
+
+
+def nonfinite_rows(values: np.ndarray) -> np.ndarray:
+    """Rows holding ±inf once cast to float32, the models' dtype (NaN is a missing attribute)."""
+    with np.errstate(over="ignore"):
+        return np.isinf(np.asarray(values, dtype=np.float32)).any(axis=1)
 
 
 @contextlib.contextmanager
@@ -155,12 +244,16 @@ def featurize(
         return pd.DataFrame(ef, columns=list(ELEMNET_ELEMENTS)), kept
     cache = _pa_cache_path(kept["formula"], cache_dir)
     if cache is not None and cache.exists():
-        return pd.read_parquet(cache), kept
-    pa = physical_attributes(kept["formula"], progress=progress)
-    if cache is not None:
-        with atomic_write(cache) as tmp:
-            pa.to_parquet(tmp)
-    return pa, kept
+        pa = pd.read_parquet(cache)
+    else:
+        pa = physical_attributes(kept["formula"], progress=progress)
+        if cache is not None:
+            with atomic_write(cache) as tmp:
+                pa.to_parquet(tmp)
+    problems = np.where(nonfinite_rows(pa.to_numpy()), "non-finite PA attribute", "").astype(object)
+    report_problems(kept["formula"], problems, errors)
+    finite = problems == ""
+    return pa.loc[finite].reset_index(drop=True), kept.loc[finite].reset_index(drop=True)
 
 
 def _pa_cache_path(formulas: pd.Series, cache_dir: str | Path | None) -> Path | None:

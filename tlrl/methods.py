@@ -1,16 +1,22 @@
-"""The paper's configurations (Table I) and the protocol that evaluates one of them.
+"""The paper's configurations (Table I), a peer baseline, and the protocol that evaluates one of them.
 
 Protocol: K-fold CV on the train part gives the fold validation MAEs (reported as
 mean ± std). The fold model with the best validation MAE is evaluated once on the
 held-out test set (the paper's rule); the mean of all fold models is reported beside
-it. For RL and TL+RL without a fixed layer, every layer of the profile's grid is
-cross-validated and the layer with the lowest mean CV MAE is chosen.
+it. Where a configuration has a layer to choose (the source layer of RL:DL and
+TL+RL:DL, the number of frozen layers of TL:Freeze), the profile's ``layer_search``
+picks it from the profile's grid: ``"cv"`` cross-validates every candidate (the
+paper's way), ``"halving"`` runs successive halving on fold 0 (every candidate
+trains briefly, the best third trains longer, and so on) and cross-validates only the
+winner. Every evaluation of the search is kept in the metrics' ``sweep`` rows.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -18,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from tlrl import checkpoint
-from tlrl.data import cv_folds, default_cache_dir, load_dataset
+from tlrl.data import cv_folds, dataset_name, default_cache_dir, load_dataset
 from tlrl.errors import TlrlError
+from tlrl.extras import require
 from tlrl.featurize import featurize
-from tlrl.io import atomic_write, write_json
+from tlrl.io import atomic_dir, atomic_write, write_json
 from tlrl.model import N_HIDDEN, NN17, copy_weights, freeze_first
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
@@ -34,17 +41,23 @@ class Method:
     """One row of the paper's Table I."""
 
     paper_name: str
-    category: Literal["SC", "TL", "RL", "TL+RL"]
+    category: Literal["SC", "TL", "RL", "TL+RL", "peer"]
     inputs: Literal["ef", "pa", "representation"]
     init: Literal["scratch", "source", "source_but_first"] = "scratch"
-    learner: Literal["nn17", "automl"] = "nn17"
+    learner: Literal["nn17", "automl", "hgb"] = "nn17"
     activation: Literal["relu", "dense"] = "relu"
     fixed_layer: int | None = None  # RL:Freezing always uses the last hidden layer
     freezes: bool = False
 
     @property
-    def sweeps_layers(self) -> bool:
-        return self.inputs == "representation" and self.fixed_layer is None
+    def searches_layer(self) -> bool:
+        """Whether the configuration has a layer (or a number of frozen layers) to choose."""
+        return (self.inputs == "representation" and self.fixed_layer is None) or self.freezes
+
+    @property
+    def uses_source(self) -> bool:
+        """Whether the configuration needs the source model (its weights or its activations)."""
+        return self.init != "scratch" or self.inputs == "representation"
 
 
 METHODS: dict[str, Method] = {
@@ -59,7 +72,12 @@ METHODS: dict[str, Method] = {
     "rl-dl-dense": Method("RL:DL(Dense)", "RL", "representation", activation="dense"),
     "tlrl-dl-relu": Method("TL+RL:DL(ReLU)", "TL+RL", "representation", init="source_but_first", activation="relu"),
     "tlrl-dl-dense": Method("TL+RL:DL(Dense)", "TL+RL", "representation", init="source_but_first", activation="dense"),
+    # not in the paper: what a practitioner would try first (PA + gradient boosting with an MAE loss)
+    "peer-hgb-pa": Method("Peer: PA + HistGB", "peer", "pa", learner="hgb"),
 }
+
+
+SWEEP_COLUMNS = ["method", "kind", "layer", "search", "rung", "folds", "epochs", "val_mae", "val_mae_std", "seconds"]
 
 
 def get_method(slug: str) -> Method:
@@ -123,26 +141,29 @@ def build_inputs(
     return Inputs(acts[0], ytr, acts[1], yte, formulas, spec)
 
 
-def _new_models(method: Method, n_inputs: int, n: int, source: Source | None, profile: Profile, seed: int):
+def _new_models(method: Method, n_inputs: int, n: int, source: Source | None, seed: int, frozen: int = 0):
     models = []
     for k in range(n):
         model = NN17(n_inputs, seed=seed * 1000 + k)
         if method.init != "scratch":
             copy_weights(source.model, model, skip_first=method.init == "source_but_first")
-        if method.freezes:
-            freeze_first(model, profile.freeze_layers)
+        freeze_first(model, frozen)
         models.append(model)
     return models
 
 
 def cross_validate(
-    method: Method, inputs: Inputs, source: Source | None, profile: Profile, seed: int
+    method: Method, inputs: Inputs, source: Source | None, profile: Profile, seed: int, frozen: int = 0,
+    n_first_folds: int | None = None,
 ) -> tuple[list, list[float], dict]:
-    """Train one model per fold; return the fitted models, their val MAEs and extras."""
-    folds = cv_folds(len(inputs.X_train), profile.n_folds, seed)
+    """Train one model per fold (or per one of the first ``n_first_folds``); return the fitted
+    models, their val MAEs and extras. ``frozen``: how many hidden layers stay fixed."""
+    folds = cv_folds(len(inputs.X_train), profile.n_folds, seed)[:n_first_folds]
     if method.learner == "automl":
         return _cross_validate_automl(inputs, folds, profile, seed)
-    models = _new_models(method, inputs.X_train.shape[1], len(folds), source, profile, seed)
+    if method.learner == "hgb":
+        return _cross_validate_sklearn(lambda X, y: peer_model(seed).fit(X, y), inputs, folds, {})
+    models = _new_models(method, inputs.X_train.shape[1], len(folds), source, seed, frozen)
     results = fit_many(
         models, inputs.X_train, inputs.y_train, [tr for tr, _ in folds], [va for _, va in folds],
         profile.train.with_(seed=seed), seeds=[seed * 1000 + k for k in range(len(folds))],
@@ -151,22 +172,80 @@ def cross_validate(
     return models, [r.best_val_mae for r in results], {"history": pd.concat(histories, ignore_index=True)}
 
 
+def peer_model(seed: int):
+    """The peer baseline: scikit-learn's HistGradientBoostingRegressor with an MAE loss and up to
+    1,000 early-stopped iterations (its default 100 underfit 25k rows); defaults otherwise."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    return HistGradientBoostingRegressor(loss="absolute_error", max_iter=1000, random_state=seed)
+
+
+def _cross_validate_sklearn(fit_one, inputs: Inputs, folds, extras: dict):
+    """``fit_one(X, y)`` on each fold's train rows; its MAE on the fold's val rows."""
+    models, maes = [], []
+    for tr, va in folds:
+        model = fit_one(inputs.X_train[tr], inputs.y_train[tr])
+        maes.append(float(np.mean(np.abs(model.predict(inputs.X_train[va]) - inputs.y_train[va]))))
+        models.append(model)
+    return models, maes, extras
+
+
 def _cross_validate_automl(inputs: Inputs, folds, profile: Profile, seed: int):
     """One AutoML search on the whole train part, then CV of the chosen pipeline.
 
     The search validates on a split of the train part only; the test set never reaches it.
     """
+    automl_methods = ", ".join(slug for slug, m in METHODS.items() if m.learner == "automl")
+    require("automl", f"AutoML ({automl_methods})")
     from tlrl.automl import automl_search, fit_pipeline
 
-    search = automl_search(inputs.X_train, inputs.y_train, profile.automl_evals, profile.automl_trial_timeout, seed)
-    models, maes = [], []
-    for tr, va in folds:
-        model = fit_pipeline(search.best_pipeline, inputs.X_train[tr], inputs.y_train[tr])
-        maes.append(float(np.mean(np.abs(model.predict(inputs.X_train[va]) - inputs.y_train[va]))))
-        models.append(model)
+    search = automl_search(inputs.X_train, inputs.y_train, profile.automl_evals, profile.automl_trial_timeout, seed,
+                           regressors=profile.automl_regressors, preprocessing=profile.automl_preprocessing)
     extras = {"trials": search.trials, "best_model_class": search.best_model_class,
               "best_params": search.best_params, "automl_failed_trials": search.n_failed}
-    return models, maes, extras
+    return _cross_validate_sklearn(partial(fit_pipeline, search.best_pipeline), inputs, folds, extras)
+
+
+def search_layer(
+    method: Method, slug: str, train: pd.DataFrame, test: pd.DataFrame, source: Source | None, profile: Profile,
+    seed: int, cache: Path,
+) -> tuple[int, list[dict], tuple | None]:
+    """Choose the source layer (or number of frozen layers) from ``profile.layers``.
+
+    Returns the winner, one sweep row per evaluation, and, for ``"cv"``, the winner's
+    (inputs, models, maes, extras) so that its cross-validation is not run twice.
+    """
+    kind = "frozen" if method.freezes else method.activation
+
+    sweep: list[dict] = []
+
+    def evaluate(k: int, search: str, rung: int, n_first_folds: int | None, epochs: int):
+        """Train candidate ``k``, record its sweep row, return (inputs, models, maes, extras)."""
+        start = time.perf_counter()
+        inputs = build_inputs(method, train, test, source, k, cache)
+        prof = profile.with_(train__max_epochs=epochs, train__patience=min(epochs, profile.train.patience))
+        result = (inputs, *cross_validate(method, inputs, source, prof, seed, k if method.freezes else 0,
+                                          n_first_folds))
+        maes = result[2]
+        values = [slug, kind, k, search, rung, len(maes), epochs, float(np.mean(maes)),
+                  float(np.std(maes)) if len(maes) > 1 else None, time.perf_counter() - start]
+        sweep.append(dict(zip(SWEEP_COLUMNS, values, strict=True)))
+        return result
+
+    if profile.layer_search == "cv":
+        best = None  # only the best candidate's models and inputs are kept
+        for k in profile.layers:
+            result = evaluate(k, "cv", 1, None, profile.train.max_epochs)
+            if best is None or np.mean(result[2]) < np.mean(best[1][2]):
+                best = (k, result)
+        return best[0], sweep, best[1]
+    survivors = list(profile.layers)
+    for rung, epochs in enumerate(profile.halving_epochs, start=1):
+        scores = {k: evaluate(k, "halving", rung, 1, epochs)[2][0] for k in survivors}
+        survivors = sorted(survivors, key=scores.get)[: max(1, math.ceil(len(survivors) / 3))]
+        if len(survivors) == 1:
+            break
+    return survivors[0], sweep, None
 
 
 def _predict(model, X: np.ndarray) -> np.ndarray:
@@ -194,25 +273,27 @@ def run(
     m = get_method(method)
     prof = get_profile(profile)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    if layer is not None and not (m.inputs == "representation" or m.freezes):
-        raise TlrlError(f"method {method!r} takes no --layer")
+    if layer is not None and not m.searches_layer:
+        fixed = f": it always uses the last hidden layer ({m.fixed_layer})" if m.fixed_layer else ""
+        raise TlrlError(f"method {method!r} takes no --layer{fixed}")
     if layer is not None and not 1 <= layer <= N_HIDDEN - 1:
         raise TlrlError(f"layer must be in 1..{N_HIDDEN - 1}, got {layer}")
-    src = load_source(source) if m.init != "scratch" or m.inputs == "representation" else None
-    if m.freezes and layer is not None:
-        prof = prof.with_(freeze_layers=layer)
+    if not 0 <= seed < 2**32:
+        raise TlrlError(f"seed must be an integer from 0 to {2**32 - 1}, got {seed}")
+    src = load_source(source) if m.uses_source else None
+    if m.category == "SC" and m.learner == "nn17" and prof.scratch_max_epochs:
+        prof = prof.with_(train__max_epochs=prof.scratch_max_epochs,
+                          train__patience=max(prof.train.patience, prof.scratch_max_epochs))
     train, test = prepare_data(dataset, prof, seed, data_dir)
 
-    layers = prof.layers if m.sweeps_layers and layer is None else [layer or m.fixed_layer]
-    sweep, best = [], None
-    for k in layers:
-        inputs = build_inputs(m, train, test, src, k, cache)
-        models, maes, extras = cross_validate(m, inputs, src, prof, seed)
-        sweep.append({"method": method, "kind": m.activation, "layer": k,
-                      "cv_mae_mean": float(np.mean(maes)), "cv_mae_std": float(np.std(maes))})
-        if best is None or np.mean(maes) < np.mean(best[2]):
-            best = (k, inputs, maes, models, extras)
-    best_layer, inputs, maes, models, extras = best
+    sweep, searched = [], None
+    if m.searches_layer and layer is None:
+        layer, sweep, searched = search_layer(m, method, train, test, src, prof, seed, cache)
+    layer = layer if layer is not None else m.fixed_layer
+    if searched is None:
+        inputs = build_inputs(m, train, test, src, layer, cache)
+        searched = (inputs, *cross_validate(m, inputs, src, prof, seed, frozen=layer if m.freezes else 0))
+    inputs, models, maes, extras = searched
 
     best_fold = int(np.argmin(maes))
     preds = np.stack([_predict(model, inputs.X_test) for model in models])
@@ -220,7 +301,7 @@ def run(
         "method": method,
         "paper_name": m.paper_name,
         "category": m.category,
-        "dataset": dataset if isinstance(dataset, str) else "dataframe",
+        "dataset": dataset_name(dataset),
         "n_train": len(inputs.X_train),
         "n_test": len(inputs.X_test),
         "n_folds": len(maes),
@@ -228,7 +309,8 @@ def run(
         "cv_mae_mean": float(np.mean(maes)),
         "cv_mae_std": float(np.std(maes)),
         "best_fold": best_fold,
-        "best_layer": prof.freeze_layers if m.freezes else best_layer if m.inputs == "representation" else None,
+        "best_layer": layer,
+        "layer_search": prof.layer_search if sweep else None,
         "test_mae": float(np.mean(np.abs(preds[best_fold] - inputs.y_test))),
         "test_mae_ensemble": float(np.mean(np.abs(preds.mean(0) - inputs.y_test))),
         "input": inputs.spec,
@@ -246,7 +328,13 @@ def run(
 
 
 def _write_run(out: Path, metrics: dict, models, inputs: Inputs, preds, best_fold: int, extras: dict, prof) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the run folder as a whole: an earlier run there is replaced, never mixed in."""
+    with atomic_dir(out) as tmp:
+        _write_run_files(tmp, metrics, models, inputs, preds, best_fold, extras, prof)
+
+
+def _write_run_files(out: Path, metrics: dict, models, inputs: Inputs, preds, best_fold: int, extras: dict,
+                     prof) -> None:
     table = pd.DataFrame({"formula": inputs.test_formulas, "target": inputs.y_test,
                           "pred_best_fold": preds[best_fold], "pred_ensemble": preds.mean(0)})
     for name, frame in (("test_predictions.csv", table), ("history.csv", extras.get("history")),

@@ -11,7 +11,7 @@ import torch
 
 from tlrl import checkpoint
 from tlrl.errors import TlrlError
-from tlrl.featurize import element_fractions, physical_attributes
+from tlrl.featurize import nonfinite_rows, parse_formulas, physical_attributes, report_problems
 from tlrl.model import NN17
 from tlrl.representation import load_source, representation
 
@@ -27,45 +27,68 @@ def predict_array(model: NN17, X: np.ndarray, batch_size: int = 8192) -> np.ndar
 
 
 def _expand(model_dirs: list[str | Path]) -> list[Path]:
-    """Checkpoint dirs; a run dir stands for all its ``fold_*`` checkpoints."""
+    """Checkpoint dirs; a run dir stands for all its ``fold_*`` checkpoints. A model given twice is an error."""
     paths = []
     for d in map(Path, model_dirs):
         folds = sorted(d.glob("fold_*/card.json"))
         paths += [f.parent for f in folds] if folds else [d]
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        if path.resolve() in seen:
+            raise TlrlError(f"the model {path} is given twice (it would count double in the ensemble)")
+        seen[path.resolve()] = path
     return paths
 
 
-def features_for(spec: dict, formulas: pd.Series, errors: str = "warn") -> tuple[np.ndarray, np.ndarray]:
-    """Build the inputs a checkpoint's card asks for; returns (X, kept-row mask)."""
-    X, keep = element_fractions(formulas, errors=errors)
+def features_for(spec: dict, formulas: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs a checkpoint's card asks for, one row per formula, and each row's problem ('' if none).
+
+    Rows with a problem hold zeros and must not be predicted.
+    """
+    X, problems = parse_formulas(formulas)
+    ok = problems == ""
     kind = spec.get("kind")
     if kind == "ef":
-        return X, keep
+        return X, problems
     if kind == "pa":
-        pa = physical_attributes(pd.Series(formulas)[keep].tolist(), progress=False)
-        return np.nan_to_num(pa.to_numpy(np.float32)), keep
+        pa = np.zeros((len(X), 0), np.float32)
+        if ok.any():
+            values = physical_attributes(pd.Series(formulas)[ok].tolist(), progress=False).to_numpy()
+            problems[np.flatnonzero(ok)[nonfinite_rows(values)]] = "non-finite PA attribute"
+            pa = np.zeros((len(X), values.shape[1]), np.float32)
+            with np.errstate(over="ignore"):
+                pa[ok] = np.nan_to_num(values.astype(np.float32))  # NaN: an attribute the element lacks
+            pa[problems != ""] = 0
+        return pa, problems
     if kind == "representation":
         source = load_source(spec["source"])
         if source.digest != spec.get("source_digest", source.digest):
             raise TlrlError(f"the source model at {spec['source']} is not the one this model was trained on")
-        return representation(source, X, int(spec["layer"]), spec["activation"]), keep
+        return representation(source, X, int(spec["layer"]), spec["activation"]), problems
     raise TlrlError(f"unknown input kind {kind!r} in the model card")
 
 
 def predict(model_dirs: str | Path | list[str | Path], formulas, errors: str = "warn") -> pd.DataFrame:
-    """Predictions for formulas; several fold models give the ensemble mean and std."""
+    """Predictions for formulas: one row per formula, in order.
+
+    Columns ``formula, prediction, std, problem``: the mean and std over the models (a run
+    folder stands for its fold models; std is empty for one model), and why a row has no
+    prediction ('' when it has one). ``errors='raise'`` makes any unusable formula an error.
+    """
     paths = _expand([model_dirs] if isinstance(model_dirs, (str, Path)) else model_dirs)
     loaded = [checkpoint.load(p) for p in paths]
     specs = {json.dumps(card["input"], sort_keys=True) for _, card in loaded}
     if len(specs) > 1:
         raise TlrlError(f"the models take different inputs and cannot form one ensemble: {sorted(specs)}")
     formulas = pd.Series(list(formulas), dtype="object").astype(str)
-    X, keep = features_for(loaded[0][1]["input"], formulas, errors)
+    X, problems = features_for(loaded[0][1]["input"], formulas)
+    report_problems(formulas, problems, errors, "their prediction is left empty, the problem column says why")
     for path, (model, _) in zip(paths, loaded):
         if X.shape[1] != model.n_inputs:
             raise TlrlError(f"{path} expects {model.n_inputs} inputs, the data gives {X.shape[1]}")
-    preds = np.stack([predict_array(model, X) for model, _ in loaded])
-    out = pd.DataFrame({"formula": formulas[keep].to_numpy(), "prediction": preds.mean(0)})
-    if len(loaded) > 1:
-        out["std"] = preds.std(0)
-    return out
+    ok = problems == ""
+    preds = np.full((len(loaded), len(X)), np.nan)
+    preds[:, ok] = np.stack([predict_array(model, X[ok]) for model, _ in loaded])
+    std = preds.std(0) if len(loaded) > 1 else np.full(len(X), np.nan)
+    return pd.DataFrame({"formula": formulas.to_numpy(), "prediction": preds.mean(0), "std": std,
+                         "problem": problems})

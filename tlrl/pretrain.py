@@ -8,6 +8,7 @@ import numpy as np
 
 from tlrl import checkpoint
 from tlrl.data import filter_outliers, load_dataset
+from tlrl.errors import TlrlError
 from tlrl.featurize import element_fractions
 from tlrl.model import NN17
 from tlrl.predict import predict_array
@@ -29,10 +30,14 @@ def pretrain(
     profile: str | Profile = "quick",
     data_dir: str | Path | None = None,
     seed: int = 0,
+    init_from: str | Path | None = None,
 ) -> tuple[NN17, dict]:
     """Train the source model and save it with its card (OQMD test MAE included).
 
     Outliers are filtered first; the split is a seeded 80:10:10 train/val/test.
+    With ``init_from`` (a source checkpoint trained on the same split) training restarts
+    from its weights with the profile's ``pretrain_continue`` recipe, and the card keeps
+    the earlier stage's settings and curve under ``init_from``.
     A run that is interrupted resumes from ``out_dir/resume.pt``.
     """
     prof = get_profile(profile)
@@ -42,10 +47,18 @@ def pretrain(
     X, keep = element_fractions(df["formula"])
     y = df["target"].to_numpy(np.float32)[keep]
     tr, va, te = split_train_val_test(len(X), seed)
-    model = NN17(X.shape[1], seed=seed)
+    if min(len(tr), len(va), len(te)) == 0:
+        raise TlrlError(f"pretraining needs at least 10 usable rows for its 80:10:10 split; {data} has {len(X)}")
+    model, config, earlier = NN17(X.shape[1], seed=seed), prof.pretrain, None
+    if init_from is not None:
+        model, earlier = checkpoint.load(init_from)
+        if earlier.get("seed") != seed or earlier.get("task", {}).get("dataset") != data:
+            raise TlrlError(f"{init_from} was trained on another dataset or split; --init-from needs the same")
+        model.train()
+        config = prof.pretrain_continue
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = fit(model, X[tr], y[tr], X[va], y[va], prof.pretrain.with_(seed=seed), resume_path=out_dir / "resume.pt")
+    result = fit(model, X[tr], y[tr], X[va], y[va], config.with_(seed=seed), resume_path=out_dir / "resume.pt")
     test_mae = float(np.mean(np.abs(predict_array(model, X[te]) - y[te])))
     card = {
         "input": {"kind": "ef"},
@@ -61,5 +74,9 @@ def pretrain(
         "test_mae": test_mae,
         "seconds": result.seconds,
     }
+    if earlier is not None:
+        card["init_from"] = {k: earlier.get(k) for k in
+                             ("profile", "train_config", "history", "best_epoch", "val_mae", "test_mae", "seconds",
+                              "init_from")}
     checkpoint.save(model, out_dir, card)
     return model, card

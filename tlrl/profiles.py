@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from typing import Literal
 
+from tlrl.automl import DEFAULT_PREPROCESSING, DEFAULT_REGRESSORS
 from tlrl.errors import TlrlError
 from tlrl.train import TrainConfig
 
@@ -17,22 +19,36 @@ class Profile:
     n_folds: int = 10
     max_train_rows: int | None = None  # a seeded slice of the train part, None = all
     max_test_rows: int | None = None
+    # the grid of source layers (RL:DL, TL+RL:DL) and of frozen-layer counts (TL:Freeze)
     layers: tuple[int, ...] = tuple(range(1, 16))
-    freeze_layers: int = 8  # tl-freeze: how many hidden layers stay fixed
+    layer_search: Literal["cv", "halving"] = "cv"
+    # epochs of the from-scratch SC:DL baselines, which converge more slowly than transfer
+    # (None: train.max_epochs); with a cosine schedule the patience grows with them
+    scratch_max_epochs: int | None = None
+    halving_epochs: tuple[int, ...] = (2, 5, 10)  # epochs of each successive-halving rung, on fold 0
     pretrain: TrainConfig = field(default_factory=TrainConfig)
+    # a second, warm-restarted stage from an existing source (``tlrl pretrain --init-from``)
+    pretrain_continue: TrainConfig = field(default_factory=TrainConfig)
     pretrain_rows: int | None = None
     automl_evals: int = 50
     automl_trial_timeout: float = 300.0
+    automl_regressors: tuple[str, ...] = DEFAULT_REGRESSORS
+    automl_preprocessing: tuple[str, ...] = DEFAULT_PREPROCESSING
 
     @property
     def reductions(self) -> str:
         """The settings that size this profile, for results tables."""
         t = self.train
+        search = "CV of each" if self.layer_search == "cv" else (
+            f"successive halving on fold 0 ({'/'.join(map(str, self.halving_epochs))} epochs per rung)")
+        schedule = f"warm-up {t.warmup_epochs} + {t.lr_schedule}" if t.warmup_epochs else t.lr_schedule
         return (
             f"{self.n_folds}-fold CV on {self.max_train_rows or 'all'} train rows, "
-            f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, lr {t.lr:g}, "
-            f"≤{t.max_epochs} epochs, patience {t.patience}; layers {','.join(map(str, self.layers))}; "
-            f"AutoML {self.automl_evals} evals"
+            f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, lr {t.lr:g} {schedule}, {t.precision}, "
+            f"≤{t.max_epochs} epochs{f' (SC:DL {self.scratch_max_epochs})' if self.scratch_max_epochs else ''}, "
+            f"patience {t.patience}; layers {self.layers[0]}–{self.layers[-1]} "
+            f"({len(self.layers)}), {search}; AutoML {self.automl_evals} evals over "
+            f"{', '.join(self.automl_regressors)}"
         )
 
     def with_(self, **changes) -> Profile:
@@ -53,22 +69,36 @@ PROFILES: dict[str, Profile] = {
         max_train_rows=400,
         max_test_rows=200,
         layers=(8, 15),
+        layer_search="halving",
+        halving_epochs=(1, 2),
         pretrain=TrainConfig(batch_size=256, lr=1e-3, max_epochs=2, patience=2, progress=False),
+        pretrain_continue=TrainConfig(batch_size=256, lr=3e-4, max_epochs=1, patience=2, progress=False),
         pretrain_rows=3000,
         automl_evals=3,
         automl_trial_timeout=20.0,
     ),
     "quick": Profile(
         name="quick",
-        train=TrainConfig(batch_size=256, lr=5e-4, max_epochs=30, patience=5),
+        # chosen by benchmarks/bench_recipe.py (README and the benchmark chapter show its table)
+        train=TrainConfig(batch_size=256, lr=1e-3, lr_schedule="cosine", warmup_epochs=1, max_epochs=20,
+                          patience=20, precision="bf16"),
         n_folds=5,
-        max_train_rows=6000,
-        layers=(3, 7, 11, 15),
+        scratch_max_epochs=40,
+        layer_search="halving",
+        halving_epochs=(1, 3, 6),
         pretrain=TrainConfig(
             batch_size=512, lr=6e-4, lr_schedule="cosine", warmup_epochs=1, max_epochs=25, patience=25
         ),
-        automl_evals=20,
-        automl_trial_timeout=60.0,
+        pretrain_continue=TrainConfig(
+            batch_size=512, lr=3e-4, lr_schedule="cosine", warmup_epochs=1, max_epochs=40, patience=40,
+            precision="bf16",
+        ),
+        # gradient boosting only, on raw features (trees need no scaling): the learner that wins
+        # the full search, in a budget a 2-core CPU can afford
+        automl_evals=10,
+        automl_trial_timeout=120.0,
+        automl_regressors=("hist_gradient_boosting",),
+        automl_preprocessing=("none",),
     ),
     "full": Profile(
         name="full",

@@ -49,6 +49,9 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     eval_batch_size: int = 8192
+    # "bf16": the training forward runs under bfloat16 autocast (weights, Adam, output layer
+    # and validation stay fp32). Chosen per profile by measurement (benchmarks/bench_recipe.py).
+    precision: Literal["fp32", "bf16"] = "fp32"
     progress: bool = True
     checkpoint_every_s: float = 120.0
 
@@ -124,6 +127,8 @@ class _StackedTrainer:
         if not (len(train_idx) == len(val_idx) == self.E):
             raise ValueError("need one train and one val index array per model")
         self.device = pick_device(config.device)
+        if config.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
         self.widths = [m.n_inputs for m in models]
         self.shared_X = not isinstance(X, list)
         self.X = self._inputs(X)
@@ -178,14 +183,14 @@ class _StackedTrainer:
         return params
 
     def _forward(self, params: list[torch.Tensor], h: torch.Tensor, training: bool) -> torch.Tensor:
-        n_layers = len(params) // 2
-        for li in range(n_layers):
-            h = torch.baddbmm(params[2 * li + 1], h, params[2 * li])
-            if li < n_layers - 1:
-                h = torch.relu(h)
+        """The stacked network; the hidden layers run in bf16 when training asks for it."""
+        n_hidden = len(params) // 2 - 1
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=training and self.cfg.precision == "bf16"):
+            for li in range(n_hidden):
+                h = torch.relu(torch.baddbmm(params[2 * li + 1], h, params[2 * li]))
                 if self.dropout and (li + 1) in ELEMNET_DROPOUT:
                     h = torch.nn.functional.dropout(h, ELEMNET_DROPOUT[li + 1], training)
-        return h.squeeze(-1)
+        return torch.baddbmm(params[-1], h.float(), params[-2]).squeeze(-1)
 
     def _batch(self, active: list[int], idx: torch.Tensor) -> torch.Tensor:
         if self.shared_X:

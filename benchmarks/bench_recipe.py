@@ -1,0 +1,104 @@
+"""Choose the quick training recipe by measurement: one TL:Fine-Tune model per recipe, side by side.
+
+Run by hand, not by pytest::
+
+    TLRL_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_recipe.py [--source DIR] \
+        [--epochs 20] [--recipes quick-old,cosine-256-fp32,...] [--out results/bench_recipe.csv]
+
+Every recipe trains the same model (TL: NN-17 initialised from the source) on the same rows: fold 0
+of the seeded 10-fold split of all 25,297 JARVIS formation-energy train rows (22,767 train /
+2,530 val), and is tested on the 2,811 test rows. It prints the val and test MAE, the epochs
+run and the best epoch, the seconds and the training samples per second of each, and the
+speed and MAE of each recipe relative to the first. bf16 means bfloat16 autocast in the
+training forward (``TrainConfig.precision``); validation and test always run in fp32.
+The quick profile takes bf16 only if it is faster and no worse than 0.002 eV/atom in MAE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tlrl.data import cv_folds, load_dataset
+from tlrl.featurize import element_fractions
+from tlrl.io import atomic_write
+from tlrl.model import NN17, copy_weights
+from tlrl.predict import predict_array
+from tlrl.representation import load_source
+from tlrl.train import TrainConfig, fit
+
+
+def recipes(epochs: int) -> dict[str, tuple[TrainConfig, bool]]:
+    """The candidates (config, starts from the source); batch 1024's lr is batch 256's scaled by sqrt(4).
+
+    The two ``scratch`` rows train SC:DL(EF) (no source) with the bf16 cosine recipe for
+    ``epochs`` and twice as many, to see what the scratch baseline needs.
+    """
+    cosine = TrainConfig(lr_schedule="cosine", warmup_epochs=1, max_epochs=epochs, patience=epochs, progress=False)
+    bf16 = cosine.with_(batch_size=256, lr=1e-3, precision="bf16")
+    return {
+        "quick-old": (TrainConfig(batch_size=256, lr=5e-4, max_epochs=30, patience=5, progress=False), True),
+        "cosine-256-fp32": (cosine.with_(batch_size=256, lr=1e-3), True),
+        "cosine-256-bf16": (bf16, True),
+        "cosine-1024-fp32": (cosine.with_(batch_size=1024, lr=2e-3), True),
+        "cosine-1024-bf16": (cosine.with_(batch_size=1024, lr=2e-3, precision="bf16"), True),
+        f"scratch-{epochs}-bf16": (bf16, False),
+        f"scratch-{2 * epochs}-bf16": (bf16.with_(max_epochs=2 * epochs, patience=2 * epochs), False),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", default=None, help="source checkpoint (default: the shipped model)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of the cosine recipes (default 20)")
+    parser.add_argument("--recipes", default=None, help="comma-separated subset of the recipe names")
+    parser.add_argument("--out", default=None, help="also write the table as CSV here")
+    parser.add_argument("--data-dir", default=None, help="default: $TLRL_DATA_DIR")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    args = parse_args(argv)
+    df = load_dataset("jarvis_formation_energy", data_dir=args.data_dir)
+    train, test = df[df["split"] == "train"], df[df["split"] == "test"]
+    X, keep = element_fractions(train["formula"])
+    X_test, keep_test = element_fractions(test["formula"])
+    y, y_test = train["target"].to_numpy(np.float32)[keep], test["target"].to_numpy(np.float32)[keep_test]
+    tr, va = cv_folds(len(X), 10, seed=0)[0]
+    source = load_source(args.source)
+    chosen = recipes(args.epochs)
+    if args.recipes:
+        chosen = {name: chosen[name] for name in args.recipes.split(",")}
+    print(f"fold 0: {len(tr)} train / {len(va)} val / {len(X_test)} test rows; {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}; source {source.ref}")
+    rows = []
+    for name, (config, transfer) in chosen.items():
+        model = NN17(X.shape[1], seed=0)
+        if transfer:
+            copy_weights(source.model, model)
+        result = fit(model, X[tr], y[tr], X[va], y[va], config)
+        test_mae = float(np.mean(np.abs(predict_array(model, X_test) - y_test)))
+        epochs = len(result.history)
+        rows.append({"recipe": name, "init": "source" if transfer else "scratch", "batch": config.batch_size,
+                     "lr": config.lr, "schedule": config.lr_schedule,
+                     "precision": config.precision, "epochs": epochs, "best_epoch": result.best_epoch,
+                     "val_mae": result.best_val_mae, "test_mae": test_mae, "seconds": result.seconds,
+                     "samples_per_s": len(tr) * epochs / result.seconds})
+        print(f"{name}: val {result.best_val_mae:.4f} test {test_mae:.4f} in {result.seconds:.0f} s", flush=True)
+    table = pd.DataFrame(rows)
+    first = table.iloc[0]
+    table["speed_vs_first"] = table["samples_per_s"] / first["samples_per_s"]
+    table["test_minus_first"] = table["test_mae"] - first["test_mae"]
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.out:
+        with atomic_write(args.out) as tmp:
+            table.to_csv(tmp, index=False)
+    return table
+
+
+if __name__ == "__main__":
+    main()

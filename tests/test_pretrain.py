@@ -1,0 +1,30 @@
+"""The source model's training: a warm restart from an earlier stage keeps that stage on its card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tlrl import checkpoint
+from tlrl.errors import TlrlError
+from tlrl.pretrain import pretrain
+from tlrl.profiles import get_profile
+
+
+def test_a_second_stage_starts_from_the_first_and_keeps_its_card(tiny_source, data_dir, tmp_path):
+    first = json.loads((tiny_source / "card.json").read_text())
+    model, card = pretrain(tmp_path / "stage2", profile="smoke", data_dir=data_dir, init_from=tiny_source)
+    assert card["init_from"]["test_mae"] == first["test_mae"]
+    assert card["init_from"]["history"] == first["history"]
+    assert card["train_config"]["lr"] == get_profile("smoke").pretrain_continue.lr
+    start, _ = checkpoint.load(tiny_source)
+    assert not torch.equal(start.layers[5].weight, model.layers[5].weight)  # it trained on
+    # one epoch on from the first stage's weights beats the first stage's 2 epochs from scratch
+    assert card["val_mae"] < first["val_mae"]
+
+
+def test_a_restart_needs_the_same_split(tiny_source, data_dir, tmp_path):
+    with pytest.raises(TlrlError, match="another dataset or split"):
+        pretrain(tmp_path / "s", profile="smoke", data_dir=data_dir, seed=1, init_from=tiny_source)

@@ -1,0 +1,192 @@
+"""What every chapter of the book sets up first, and the few helpers several chapters share.
+
+``setup`` turns a chapter's papermill parameters into its profile and results folder, sets the
+plot style and checks (``tlrl.provenance``) that the folder holds no results made with other
+settings. Notebooks have no terminal, so progress bars are off: training runs with
+``progress=False`` and the ``tlrl`` commands a chapter starts inherit ``TQDM_DISABLE``;
+chapters print one-line summaries instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from tlrl.benchmark import load_runs
+from tlrl.data import cv_folds
+from tlrl.featurize import featurize
+from tlrl.methods import prepare_data
+from tlrl.profiles import Profile, get_profile
+from tlrl.provenance import check_results_dir
+from tlrl.train import TrainConfig, pick_device
+
+RESULTS_DIR_ENV = "TLRL_RESULTS_DIR"
+DEFAULT_DEMO_LAYER = 3  # by-hand examples without a finished search: an early, wide, generic layer
+DEFAULT_DATASET = "jarvis_formation_energy"
+
+
+def repository_root() -> Path | None:
+    """The tlrl checkout the notebook runs in (None in Colab, where tlrl is pip-installed)."""
+    here = Path.cwd().resolve()
+    return next((p for p in (here, *here.parents) if (p / "tlrl" / "__init__.py").is_file()), None)
+
+
+def default_results_dir(profile: str, dataset: str | Path) -> Path:
+    """``<base>/<profile>``, or ``<base>/<profile>-<file name>`` for another dataset.
+
+    The base is ``$TLRL_RESULTS_DIR`` when set, else ``results/`` in the repository.
+    """
+    name = profile if str(dataset) == DEFAULT_DATASET else f"{profile}-{Path(str(dataset)).name.split('.')[0]}"
+    base = os.environ.get(RESULTS_DIR_ENV) or (repository_root() or Path.cwd()) / "results"
+    return Path(base) / name
+
+
+def shown(path: str | Path) -> str:
+    """A path as the reader should see it: relative to the repository, $TLRL_RESULTS_DIR or home."""
+    path = Path(path).resolve()
+    bases = [(repository_root(), ""), (Path.home(), "~/")]
+    if os.environ.get(RESULTS_DIR_ENV):
+        bases.insert(0, (Path(os.environ[RESULTS_DIR_ENV]).resolve(), f"${RESULTS_DIR_ENV}/"))
+    for base, prefix in bases:
+        if base is not None and path.is_relative_to(base):
+            return prefix + path.relative_to(base).as_posix()
+    return path.name
+
+
+def setup(profile: str, dataset: str | Path, seed: int, device: str | None, results_dir: str | Path | None,
+          source: str | Path | None = None, data_dir: str | Path | None = None) -> tuple[Profile, Path]:
+    """A chapter's profile (no progress bars, the chosen device) and its results folder, checked by
+    ``tlrl.provenance``: a folder holding results of another dataset, profile, seed or source is refused."""
+    # the `tlrl` commands a chapter runs with `!`: no progress bars, and the console script installed
+    # beside this kernel's Python comes first on PATH (a virtual environment that is not activated)
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    prof = get_profile(profile, train__device=device, train__progress=False)
+    results_dir = Path(results_dir) if results_dir else default_results_dir(prof.name, dataset)
+    (results_dir / "chapters").mkdir(parents=True, exist_ok=True)
+    check_results_dir(results_dir, dataset, prof, seed, source, data_dir)
+    sns.set_theme(style="whitegrid", context="notebook")
+    plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight"})
+    pd.set_option("display.precision", 4)
+    print(f"profile {prof.name} ({prof.reductions}); device {pick_device(device)}; results in {shown(results_dir)}")
+    return prof, results_dir
+
+
+def demo_config(prof: Profile, seed: int) -> TrainConfig:
+    """The training settings of the chapters' by-hand fits: the profile's, with room to converge.
+
+    A demo trains on about a thousand rows, where an epoch is cheap: with a constant learning rate the
+    epoch cap is raised fourfold so that early stopping, not the cap, ends the fit. A cosine schedule
+    keeps its length (it decays to zero at the cap by design).
+    """
+    config = prof.train.with_(seed=seed)
+    return config.with_(max_epochs=4 * config.max_epochs) if config.lr_schedule == "constant" else config
+
+
+@dataclass
+class FoldZero:
+    """Fold 0 of the protocol's CV on EF inputs: what the chapters' by-hand fits train and test on."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    fold_train: np.ndarray  # row indices into X_train, cut to the demo's size
+    fold_val: np.ndarray
+    config: TrainConfig
+
+
+def fold_zero(dataset: str | Path, prof: Profile, seed: int, data_dir: str | Path | None, rows: int) -> FoldZero:
+    """The profile's train/test rows as EF, fold 0 of its K-fold split (training part cut to ``rows``)."""
+    train, test = prepare_data(dataset, prof, seed, data_dir)
+    (X_train, y_train), (X_test, y_test) = (
+        (features.to_numpy(np.float32), kept["target"].to_numpy(np.float32))
+        for features, kept in (featurize(part, "ef") for part in (train, test))
+    )
+    fold_train, fold_val = cv_folds(len(X_train), prof.n_folds, seed)[0]
+    demo = FoldZero(X_train, y_train, X_test, y_test, fold_train[:rows], fold_val, demo_config(prof, seed))
+    c = demo.config
+    print(f"fold 0 of {prof.n_folds}: {len(demo.fold_train):,} training rows (of {len(fold_train):,}), "
+          f"{len(fold_val):,} validation rows, {len(X_test):,} test rows; batch {c.batch_size}, lr {c.lr:g} "
+          f"({c.lr_schedule}), up to {c.max_epochs} epochs, patience {c.patience}")
+    return demo
+
+
+def mae(pred: np.ndarray, y: np.ndarray) -> float:
+    """Mean absolute error, the paper's metric."""
+    return float(np.mean(np.abs(np.asarray(pred) - np.asarray(y))))
+
+
+RESULT_HEADERS = {"cv_mae_mean": "CV MAE", "cv_mae_std": "CV std", "best_layer": "layer",
+                  "test_mae": "test MAE (best fold)", "test_mae_ensemble": "test MAE (ensemble)",
+                  "n_train": "train rows", "n_test": "test rows", "seconds": "seconds", "group": "category"}
+
+
+def results_table(frame: pd.DataFrame, unit: str, columns=("cv_mae_mean", "cv_mae_std", "best_layer", "test_mae",
+                                                          "test_mae_ensemble", "seconds")) -> pd.DataFrame:
+    """Results for reading: one row per configuration, whole-number layers and seconds, plain headers."""
+    shown_frame = frame.set_index("paper_name")[list(columns)].rename_axis("configuration")
+    if "best_layer" in shown_frame:
+        shown_frame["best_layer"] = shown_frame["best_layer"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    if "seconds" in shown_frame:
+        shown_frame["seconds"] = shown_frame["seconds"].round().astype(int)
+    headers = RESULT_HEADERS | {"cv_mae_mean": f"CV MAE ({unit})"}
+    return shown_frame.rename(columns=headers)
+
+
+def chosen_layer(results_dir: Path, slugs: list[str], grid: tuple[int, ...]) -> tuple[int, str | None]:
+    """The layer the first finished run among ``slugs`` chose, and that run's slug.
+
+    Without one: the grid's layer nearest ``DEFAULT_DEMO_LAYER``, and None.
+    """
+    runs = {run["method"]: run for run in load_runs(results_dir)}
+    for slug in slugs:
+        if runs.get(slug, {}).get("best_layer") is not None:
+            return int(runs[slug]["best_layer"]), slug
+    return min(grid, key=lambda k: abs(k - DEFAULT_DEMO_LAYER)), None
+
+
+def read_sweep(results_dir: Path) -> pd.DataFrame:
+    """sweep.csv with one validation-MAE column per evaluation (``val_mae``, ``val_mae_std``, ``rung``).
+
+    Folders written before the halving search hold only ``cv_mae_mean``/``cv_mae_std`` per layer: they
+    are read as one exhaustive-CV rung.
+    """
+    path = results_dir / "sweep.csv"
+    sweep = pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else pd.DataFrame()
+    if "cv_mae_mean" in sweep:
+        sweep = sweep.rename(columns={"cv_mae_mean": "val_mae", "cv_mae_std": "val_mae_std"})
+        sweep = sweep.assign(search="cv", rung=1, folds=np.nan, epochs=np.nan)
+    return sweep
+
+
+def paired_difference(results_dir: Path) -> dict | None:
+    """paired.json (the per-fold TL+RL − TL:Fine-Tune difference), when the benchmark wrote one."""
+    path = results_dir / "paired.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def compare(results: pd.DataFrame, a: str, b: str) -> dict | None:
+    """Configuration ``a`` against ``b`` fold by fold (both cross-validated on the same folds).
+
+    ``verdict`` is "lower" or "higher" when the mean per-fold difference a − b is more than two standard
+    errors away from zero, else "within noise"; None when the two runs do not share their folds.
+    """
+    runs = results.set_index("method")
+    if a not in runs.index or b not in runs.index or runs.loc[a, "n_train"] != runs.loc[b, "n_train"]:
+        return None
+    fa, fb = (np.asarray(json.loads(v) if isinstance(v, str) else v, float) for v in runs.loc[[a, b], "fold_val_mae"])
+    if len(fa) != len(fb) or len(fa) < 2:
+        return None
+    diffs = fa - fb
+    mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
+    verdict = "lower" if mean + 2 * se < 0 else "higher" if mean - 2 * se > 0 else "within noise"
+    return {"mean": mean, "standard_error": se, "folds": len(diffs), "verdict": verdict}

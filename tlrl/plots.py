@@ -1,0 +1,90 @@
+"""The book's figures: training curves, layer sweeps, fold spreads and parity plots.
+
+``show(fig, name)`` displays a figure and, when MyST-NB is installed (the book build), also
+stores it under ``name`` so that a ``{glue:figure}`` directive can place it with a numbered caption.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+RUNG_MARKERS = "os^Dv"
+
+
+def show(fig: plt.Figure, name: str) -> None:
+    """Display ``fig`` and glue it as ``name`` for a captioned figure in the book."""
+    try:
+        from myst_nb import glue
+    except ImportError:  # plain Jupyter or Colab: just show it
+        plt.show()
+        return
+    glue(name, fig)
+    plt.close(fig)
+
+
+def plot_curves(fits: dict, title: str, unit: str, reference: tuple[str, float] | None = None) -> plt.Figure:
+    """Validation (solid) and training (dotted) MAE per epoch for each named ``FitResult``."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    for name, result in fits.items():
+        h = result.history
+        (line,) = ax.plot(h["epoch"], h["val_mae"], marker="o", ms=3, label=f"{name} (validation)")
+        ax.plot(h["epoch"], h["train_mae"], ls=":", color=line.get_color(), label=f"{name} (training)")
+    if reference:
+        ax.axhline(reference[1], color="0.4", ls="--", lw=1, label=reference[0])
+    ax.set(xlabel="epoch", ylabel=f"MAE ({unit})", title=title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def plot_sweep(ax: plt.Axes, sweep: pd.DataFrame, slug: str, label: str, color=None, style: str = "-") -> None:
+    """Validation MAE ± std against the source layer, one line per rung of the layer search."""
+    rows = sweep[sweep["method"] == slug]
+    for rung, part in rows.groupby("rung"):
+        part = part.sort_values("layer")
+        detail = "" if rows["rung"].nunique() == 1 else f", rung {rung}"
+        if part["epochs"].notna().all():
+            epochs, folds = int(part["epochs"].max()), int(part["folds"].max())
+            detail += f" ({epochs} epoch{'s' * (epochs != 1)}, {folds} fold{'s' * (folds != 1)})"
+        ax.errorbar(part["layer"], part["val_mae"], yerr=part["val_mae_std"].fillna(0), ls=style, capsize=3,
+                    marker=RUNG_MARKERS[(int(rung) - 1) % len(RUNG_MARKERS)], ms=4 + int(rung),
+                    color=color, alpha=min(1.0, 0.45 + 0.2 * int(rung)), label=label + detail)
+
+
+def plot_chosen(ax: plt.Axes, result: pd.Series, label: str, color=None) -> None:
+    """The layer a search chose, with its K-fold CV MAE ± std (a star)."""
+    ax.errorbar([result["best_layer"]], [result["cv_mae_mean"]], yerr=[result["cv_mae_std"]], marker="*", ms=14,
+                ls="none", capsize=3, color=color, markeredgecolor="black",
+                label=f"{label}: layer {int(result['best_layer'])}, CV")
+
+
+def plot_reference(ax: plt.Axes, layers, value: float, label: str, **style) -> None:
+    """A configuration without a layer search, as a horizontal line across the layer axis."""
+    ax.plot([min(layers), max(layers)], [value, value], label=label, lw=1.2, **style)
+
+
+def plot_folds(results: pd.DataFrame, title: str, unit: str, reference: tuple[str, float] | None = None) -> plt.Figure:
+    """Each configuration's per-fold validation MAE (dots) and their mean (bar)."""
+    folds = results[["paper_name", "fold_val_mae"]].explode("fold_val_mae").astype({"fold_val_mae": float})
+    fig, ax = plt.subplots(figsize=(7, 0.45 * results["paper_name"].nunique() + 1.4))
+    sns.stripplot(folds, x="fold_val_mae", y="paper_name", hue="paper_name", size=7, ax=ax, legend=False)
+    sns.pointplot(folds, x="fold_val_mae", y="paper_name", color="black", markers="|", linestyle="none",
+                  errorbar=None, ax=ax)
+    if reference:
+        ax.axvline(reference[1], color="0.5", ls="--", lw=1)
+        ax.annotate(f" {reference[0]}", (reference[1], 1.0), xycoords=("data", "axes fraction"), va="bottom",
+                    fontsize=8, color="0.4")
+    ax.set(xlabel=f"validation MAE per fold ({unit})", ylabel="", title=title)
+    return fig
+
+
+def parity(ax: plt.Axes, y: np.ndarray, pred: np.ndarray, title: str, target_name: str, unit: str) -> None:
+    """Predicted against reference values, the diagonal, and the MAE in the title."""
+    lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+    ax.scatter(y, pred, s=7, alpha=0.45, edgecolor="none")
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set(xlabel=f"reference {target_name} ({unit})", ylabel=f"predicted ({unit})", xlim=(lo, hi), ylim=(lo, hi),
+           title=f"{title}\ntest MAE {np.mean(np.abs(pred - y)):.3f} {unit}")
+    ax.set_aspect("equal")
