@@ -124,27 +124,40 @@ def paper_winners() -> dict[str, str]:
     return best
 
 
-def paired_difference(results: pd.DataFrame) -> dict | None:
-    """The paper's claim "TL+RL beats TL" as a paired per-fold difference of validation MAEs.
+def compare_folds(results: pd.DataFrame, a: str, b: str) -> dict | None:
+    """Configuration ``a`` against ``b`` fold by fold (both cross-validated on the same folds).
 
-    ``a`` is the better TL+RL configuration by CV, ``b`` is TL:Fine-Tune; both use the same folds.
-    The verdict is "confirmed" when the mean difference is below zero by more than two standard
-    errors, "refuted" when above zero by more than two, and "within noise" otherwise.
+    ``verdict`` is "lower" or "higher" when the mean per-fold difference a − b is more than two
+    standard errors away from zero, else "within noise"; None when the two do not share their folds.
     """
-    tlrl = results[results["category"] == "TL+RL"]
-    tl = results[results["method"] == "tl-finetune"]
-    if tlrl.empty or tl.empty:
+    runs = results.set_index("method")
+    if a not in runs.index or b not in runs.index or runs.loc[a, "n_train"] != runs.loc[b, "n_train"]:
         return None
-    a, b = tlrl.loc[tlrl["cv_mae_mean"].idxmin()], tl.iloc[0]
-    fa, fb = np.asarray(_folds(a.fold_val_mae)), np.asarray(_folds(b.fold_val_mae))
-    if len(fa) != len(fb) or len(fa) < 2 or a.n_train != b.n_train:
+    fa, fb = (np.asarray(_folds(v), float) for v in runs.loc[[a, b], "fold_val_mae"])
+    if len(fa) != len(fb) or len(fa) < 2:
         return None
     diffs = fa - fb
     mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
     se = std / math.sqrt(len(diffs))
-    verdict = "confirmed" if mean + 2 * se < 0 else "refuted" if mean - 2 * se > 0 else "within noise"
-    return {"a": a.method, "b": b.method, "diffs": diffs.tolist(), "mean": mean, "std": std,
-            "standard_error": se, "verdict": verdict}
+    verdict = "lower" if mean + 2 * se < 0 else "higher" if mean - 2 * se > 0 else "within noise"
+    return {"a": a, "b": b, "diffs": diffs.tolist(), "mean": mean, "std": std, "standard_error": se,
+            "folds": len(diffs), "verdict": verdict}
+
+
+def paired_difference(results: pd.DataFrame) -> dict | None:
+    """The paper's claim "TL+RL beats TL" as a paired per-fold difference of validation MAEs.
+
+    ``a`` is the better TL+RL configuration by CV, ``b`` is TL:Fine-Tune (``compare_folds``); the
+    verdict is "confirmed" when TL+RL is lower by more than two standard errors, "refuted" when
+    higher by more than two, and "within noise" otherwise.
+    """
+    tlrl = results[results["category"] == "TL+RL"]
+    if tlrl.empty:
+        return None
+    paired = compare_folds(results, tlrl.loc[tlrl["cv_mae_mean"].idxmin(), "method"], "tl-finetune")
+    if paired is not None:
+        paired["verdict"] = {"lower": "confirmed", "higher": "refuted"}.get(paired["verdict"], "within noise")
+    return paired
 
 
 def _folds(value) -> list[float]:

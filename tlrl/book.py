@@ -173,20 +173,3 @@ def paired_difference(results_dir: Path) -> dict | None:
     path = results_dir / "paired.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
-
-def compare(results: pd.DataFrame, a: str, b: str) -> dict | None:
-    """Configuration ``a`` against ``b`` fold by fold (both cross-validated on the same folds).
-
-    ``verdict`` is "lower" or "higher" when the mean per-fold difference a − b is more than two standard
-    errors away from zero, else "within noise"; None when the two runs do not share their folds.
-    """
-    runs = results.set_index("method")
-    if a not in runs.index or b not in runs.index or runs.loc[a, "n_train"] != runs.loc[b, "n_train"]:
-        return None
-    fa, fb = (np.asarray(json.loads(v) if isinstance(v, str) else v, float) for v in runs.loc[[a, b], "fold_val_mae"])
-    if len(fa) != len(fb) or len(fa) < 2:
-        return None
-    diffs = fa - fb
-    mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
-    verdict = "lower" if mean + 2 * se < 0 else "higher" if mean - 2 * se > 0 else "within noise"
-    return {"mean": mean, "standard_error": se, "folds": len(diffs), "verdict": verdict}
