@@ -3,7 +3,7 @@
 Run by hand, not by pytest::
 
     TLRL_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_fit_many.py [--device cpu|cuda] \
-        [--epochs N] [--rows N]
+        [--epochs N] [--rows N] [--precision fp32|bf16]
 
 On real JARVIS formation-energy EF features (a seeded slice of the train part) it trains
 one NN-17 per fold for a fixed number of epochs (patience above it, so nothing stops
@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", default="32,256", help="comma-separated (default 32,256)")
     parser.add_argument("--throughput-rows", type=int, default=4096, help="rows for the single-model epoch")
     parser.add_argument("--throughput-batch-sizes", default="32,1024")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="training precision")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--data-dir", default=None, help="default: $TLRL_DATA_DIR")
     return parser.parse_args(argv)
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         f"device {device}{gpu}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
         f"{platform.processor() or platform.machine()}"
     )
-    print(f"JARVIS EF: {len(X_cv)} rows in {args.folds} folds, {args.epochs} epoch(s) per fold\n")
+    print(f"JARVIS EF: {len(X_cv)} rows in {args.folds} folds, {args.epochs} epoch(s) per fold, {args.precision}\n")
     warm_up(X, y, device)
 
     header = (
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     for batch_size in batch_sizes:
         config = TrainConfig(
-            batch_size=batch_size, max_epochs=args.epochs, patience=args.epochs + 1, progress=False, device=str(device)
+            batch_size=batch_size, max_epochs=args.epochs, patience=args.epochs + 1, progress=False, device=str(device),
+            precision=args.precision,
         )
         r = time_cv(X_cv, y_cv, folds, config, device)
         print(

@@ -199,6 +199,8 @@ def test_successive_halving_keeps_the_best_third_and_cv_search_tries_every_layer
     assert set(sweep[sweep.rung == 2]["layer"]) == set(rung1["layer"][:2])
     assert m["best_layer"] == sweep[sweep.rung == 2].sort_values("val_mae")["layer"].iloc[0]
     assert (sweep["folds"] == 1).all() and m["layer_search"] == "halving" and m["n_folds"] == 2
+    halves = run("rl-dl-relu", jarvis_slice, source=tiny_source, profile=halving.with_(halving_eta=2))
+    assert pd.DataFrame(halves["sweep"]).groupby("rung")["layer"].count().tolist() == [5, 3, 2]  # 5 -> 3 -> 2 -> 1
 
     exhaustive = run("rl-dl-relu", jarvis_slice, source=tiny_source, profile=halving.with_(layer_search="cv"))
     cv = pd.DataFrame(exhaustive["sweep"])

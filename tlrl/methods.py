@@ -7,7 +7,7 @@ it. Where a configuration has a layer to choose (the source layer of RL:DL and
 TL+RL:DL, the number of frozen layers of TL:Freeze), the profile's ``layer_search``
 picks it from the profile's grid: ``"cv"`` cross-validates every candidate (the
 paper's way), ``"halving"`` runs successive halving on fold 0 (every candidate
-trains briefly, the best third trains longer, and so on) and cross-validates only the
+trains briefly, the best 1/eta trains longer, and so on) and cross-validates only the
 winner. Every evaluation of the search is kept in the metrics' ``sweep`` rows.
 """
 
@@ -242,7 +242,7 @@ def search_layer(
     survivors = list(profile.layers)
     for rung, epochs in enumerate(profile.halving_epochs, start=1):
         scores = {k: evaluate(k, "halving", rung, 1, epochs)[2][0] for k in survivors}
-        survivors = sorted(survivors, key=scores.get)[: max(1, math.ceil(len(survivors) / 3))]
+        survivors = sorted(survivors, key=scores.get)[: max(1, math.ceil(len(survivors) / profile.halving_eta))]
         if len(survivors) == 1:
             break
     return survivors[0], sweep, None
