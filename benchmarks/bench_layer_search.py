@@ -47,12 +47,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     base = get_profile("quick", layers=layers, n_folds=args.folds, train__max_epochs=args.epochs,
                        train__patience=args.epochs, train__progress=False,
                        halving_eta=args.halving_eta)
-    cv, cv_s, table = _search(args, base.with_(layer_search="cv"), "cv")
+    cv, cv_s, table = _search(args, base.with_(layer_search="cv"), "cv", "")
     exhaustive = table.set_index("layer")
     tables = [table]
     for schedule in args.halving_epochs.split(";"):
         rungs = tuple(int(e) for e in schedule.split(","))
-        hv, hv_s, sweep = _search(args, base.with_(layer_search="halving", halving_epochs=rungs), f"halving {schedule}")
+        hv, hv_s, sweep = _search(args, base.with_(layer_search="halving", halving_epochs=rungs), f"halving {schedule}",
+                                 schedule)
         tables.append(sweep)
         gap = exhaustive.loc[hv["best_layer"], "val_mae"] - exhaustive["val_mae"].min()
         std = exhaustive.loc[cv["best_layer"], "val_mae_std"]
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     return table
 
 
-def _search(args: argparse.Namespace, profile, label: str) -> tuple[dict, float, pd.DataFrame]:
+def _search(args: argparse.Namespace, profile, label: str, schedule: str) -> tuple[dict, float, pd.DataFrame]:
     """One layer search: its metrics, seconds (search and the winner's CV) and sweep rows."""
     start = time.perf_counter()
     m = run(args.method, "jarvis_formation_energy", source=args.source, profile=profile, data_dir=args.data_dir)
@@ -78,7 +79,7 @@ def _search(args: argparse.Namespace, profile, label: str) -> tuple[dict, float,
     print(f"{label}: layer {m['best_layer']}, CV MAE {m['cv_mae_mean']:.4f} ± {m['cv_mae_std']:.4f}, {seconds:.0f} s",
           flush=True)
     sweep = pd.DataFrame(m["sweep"]).astype({"val_mae_std": float})
-    return m, seconds, sweep.assign(schedule=label.removeprefix("halving ") if label != "cv" else "")
+    return m, seconds, sweep.assign(schedule=schedule)
 
 
 if __name__ == "__main__":

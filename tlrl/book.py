@@ -116,8 +116,7 @@ def fold_zero(dataset: str | Path, prof: Profile, seed: int, data_dir: str | Pat
     c = demo.config
     print(f"fold 0 of {prof.n_folds}: {len(demo.fold_train):,} training rows (of {len(fold_train):,}), "
           f"{len(fold_val):,} validation rows, {len(X_test):,} test rows; batch {c.batch_size}, lr {c.lr:g} "
-          f"({c.lr_schedule}), up to {c.max_epochs} epochs, "
-          + (f"patience {c.patience}" if c.patience < c.max_epochs else "no early stop, best epoch kept"))
+          f"({c.lr_schedule}), up to {c.max_epochs} epochs, {c.stopping}")
     return demo
 
 

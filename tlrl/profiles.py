@@ -44,12 +44,11 @@ class Profile:
             f"successive halving on fold 0 ({'/'.join(map(str, self.halving_epochs))} epochs per rung, "
             f"best 1/{self.halving_eta} go on)")
         schedule = f"warm-up {t.warmup_epochs} + {t.lr_schedule}" if t.warmup_epochs else t.lr_schedule
-        stop = f"patience {t.patience}" if t.patience < t.max_epochs else "no early stop, best epoch kept"
         return (
             f"{self.n_folds}-fold CV on {self.max_train_rows or 'all'} train rows, "
             f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, lr {t.lr:g} {schedule}, {t.precision}, "
             f"≤{t.max_epochs} epochs{f' (SC:DL {self.scratch_max_epochs})' if self.scratch_max_epochs else ''}, "
-            f"{stop}; layers {self.layers[0]}–{self.layers[-1]} "
+            f"{t.stopping}; layers {self.layers[0]}–{self.layers[-1]} "
             f"({len(self.layers)}), {search}; AutoML {self.automl_evals} evals over "
             f"{', '.join(self.automl_regressors)}"
         )

@@ -59,6 +59,11 @@ class TrainConfig:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
+    @property
+    def stopping(self) -> str:
+        """How a fit ends, for readers: its patience, or none when patience covers every epoch."""
+        return f"patience {self.patience}" if self.patience < self.max_epochs else "no early stop, best epoch kept"
+
 
 @dataclass
 class FitResult:
