@@ -1,11 +1,13 @@
-"""Choose the quick training recipe by measurement: one TL:Fine-Tune model per recipe, side by side.
+"""Choose the quick training recipe by measurement: one model per recipe, side by side.
 
 Run by hand, not by pytest::
 
     TLRL_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_recipe.py [--source DIR] \
         [--epochs 20] [--recipes quick-old,cosine-256-fp32,...] [--out results/bench_recipe.csv]
 
-Every recipe trains the same model (TL: NN-17 initialised from the source) on the same rows: fold 0
+results/bench_recipe.csv holds the precision and batch comparison, results/bench_recipe_lr.csv the
+learning rates and epochs by how the network starts (``recipes``).
+Every recipe trains NN-17 (TL unless its init says otherwise) on the same rows: fold 0
 of the seeded 10-fold split of all 25,297 JARVIS formation-energy train rows (22,767 train /
 2,530 val), and is tested on the 2,811 test rows. It prints the val and test MAE, the epochs
 run and the best epoch, the seconds and the training samples per second of each, and the
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -26,28 +29,44 @@ import torch
 from tlrl.data import cv_folds, load_dataset
 from tlrl.featurize import element_fractions
 from tlrl.io import atomic_write
-from tlrl.model import NN17, copy_weights
+from tlrl.model import NN17, activations, copy_weights
 from tlrl.predict import predict_array
 from tlrl.representation import load_source
 from tlrl.train import TrainConfig, fit
 
+Init = Literal["source", "scratch", "tlrl-relu-2"]
 
-def recipes(epochs: int) -> dict[str, tuple[TrainConfig, bool]]:
-    """The candidates (config, starts from the source); batch 1024's lr is batch 256's scaled by sqrt(4).
 
-    The two ``scratch`` rows train SC:DL(EF) (no source) with the bf16 cosine recipe for
-    ``epochs`` and twice as many, to see what the scratch baseline needs.
+def recipes(epochs: int) -> dict[str, tuple[TrainConfig, Init]]:
+    """The candidates (config, how the network starts); batch 1024's and 128's lr is batch 256's scaled by sqrt.
+
+    ``source``: TL, NN-17 initialised from the source. ``scratch``: SC:DL(EF), for ``epochs``, twice and
+    four times as many, at batch 128 and at higher rates, to see what the scratch baseline needs.
+    ``tlrl-relu-2``: TL+RL:DL(ReLU) on the source's layer-2 activations, every layer but the first
+    from the source, to see whether the transfer rate suits it too.
     """
     cosine = TrainConfig(lr_schedule="cosine", warmup_epochs=1, max_epochs=epochs, patience=epochs, progress=False)
     bf16 = cosine.with_(batch_size=256, lr=1e-3, precision="bf16")
+    scratch = bf16.with_(max_epochs=2 * epochs, patience=2 * epochs)
     return {
-        "quick-old": (TrainConfig(batch_size=256, lr=5e-4, max_epochs=30, patience=5, progress=False), True),
-        "cosine-256-fp32": (cosine.with_(batch_size=256, lr=1e-3), True),
-        "cosine-256-bf16": (bf16, True),
-        "cosine-1024-fp32": (cosine.with_(batch_size=1024, lr=2e-3), True),
-        "cosine-1024-bf16": (cosine.with_(batch_size=1024, lr=2e-3, precision="bf16"), True),
-        f"scratch-{epochs}-bf16": (bf16, False),
-        f"scratch-{2 * epochs}-bf16": (bf16.with_(max_epochs=2 * epochs, patience=2 * epochs), False),
+        "quick-old": (TrainConfig(batch_size=256, lr=5e-4, max_epochs=30, patience=5, progress=False), "source"),
+        "cosine-256-fp32": (cosine.with_(batch_size=256, lr=1e-3), "source"),
+        "cosine-256-bf16": (bf16, "source"),
+        "cosine-1024-fp32": (cosine.with_(batch_size=1024, lr=2e-3), "source"),
+        "cosine-1024-bf16": (cosine.with_(batch_size=1024, lr=2e-3, precision="bf16"), "source"),
+        "cosine-128-bf16": (bf16.with_(batch_size=128, lr=7e-4), "source"),
+        "cosine-128-bf16-lr5e-4": (bf16.with_(batch_size=128, lr=5e-4), "source"),
+        **{f"cosine-256-bf16-lr{lr:.0e}".replace("e-0", "e-"): (bf16.with_(lr=lr), "source")
+           for lr in (7e-4, 5e-4, 3e-4, 2e-4)},
+        f"cosine-256-bf16-{2 * epochs}ep": (bf16.with_(max_epochs=2 * epochs, patience=2 * epochs), "source"),
+        f"scratch-{epochs}-bf16": (bf16, "scratch"),
+        f"scratch-{2 * epochs}-bf16": (scratch, "scratch"),
+        f"scratch-{2 * epochs}-128-bf16": (scratch.with_(batch_size=128, lr=7e-4), "scratch"),
+        f"scratch-{2 * epochs}-bf16-lr2e-3": (scratch.with_(lr=2e-3), "scratch"),
+        f"scratch-{2 * epochs}-bf16-lr3e-3": (scratch.with_(lr=3e-3), "scratch"),
+        f"scratch-{4 * epochs}-bf16": (bf16.with_(max_epochs=4 * epochs, patience=4 * epochs), "scratch"),
+        "tlrl-relu-2-lr1e-3": (bf16, "tlrl-relu-2"),
+        "tlrl-relu-2-lr5e-4": (bf16.with_(lr=5e-4), "tlrl-relu-2"),
     }
 
 
@@ -76,14 +95,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     print(f"fold 0: {len(tr)} train / {len(va)} val / {len(X_test)} test rows; {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}; source {source.ref}")
     rows = []
-    for name, (config, transfer) in chosen.items():
-        model = NN17(X.shape[1], seed=0)
-        if transfer:
-            copy_weights(source.model, model)
-        result = fit(model, X[tr], y[tr], X[va], y[va], config)
-        test_mae = float(np.mean(np.abs(predict_array(model, X_test) - y_test)))
+    for name, (config, init) in chosen.items():
+        Xi, Xi_test = X, X_test
+        if init == "tlrl-relu-2":
+            Xi, Xi_test = (activations(source.model, features, 2, "relu") for features in (X, X_test))
+        model = NN17(Xi.shape[1], seed=0)
+        if init != "scratch":
+            copy_weights(source.model, model, skip_first=init == "tlrl-relu-2")
+        result = fit(model, Xi[tr], y[tr], Xi[va], y[va], config)
+        test_mae = float(np.mean(np.abs(predict_array(model, Xi_test) - y_test)))
         epochs = len(result.history)
-        rows.append({"recipe": name, "init": "source" if transfer else "scratch", "batch": config.batch_size,
+        rows.append({"recipe": name, "init": init, "batch": config.batch_size,
                      "lr": config.lr, "schedule": config.lr_schedule,
                      "precision": config.precision, "epochs": epochs, "best_epoch": result.best_epoch,
                      "val_mae": result.best_val_mae, "test_mae": test_mae, "seconds": result.seconds,

@@ -23,7 +23,7 @@ import seaborn as sns
 from tlrl.benchmark import load_runs
 from tlrl.data import cv_folds
 from tlrl.featurize import featurize
-from tlrl.methods import prepare_data
+from tlrl.methods import get_method, prepare_data, training_profile
 from tlrl.profiles import Profile, get_profile
 from tlrl.provenance import check_results_dir
 from tlrl.train import TrainConfig, pick_device
@@ -101,7 +101,12 @@ class FoldZero:
     y_test: np.ndarray
     fold_train: np.ndarray  # row indices into X_train, cut to the demo's size
     fold_val: np.ndarray
-    config: TrainConfig
+    profile: Profile
+    seed: int
+
+    def config(self, method: str) -> TrainConfig:
+        """The by-hand fit settings of ``method``: its learning rate and epochs under the profile."""
+        return demo_config(training_profile(get_method(method), self.profile), self.seed)
 
 
 def fold_zero(dataset: str | Path, prof: Profile, seed: int, data_dir: str | Path | None, rows: int) -> FoldZero:
@@ -112,11 +117,11 @@ def fold_zero(dataset: str | Path, prof: Profile, seed: int, data_dir: str | Pat
         for features, kept in (featurize(part, "ef") for part in (train, test))
     )
     fold_train, fold_val = cv_folds(len(X_train), prof.n_folds, seed)[0]
-    demo = FoldZero(X_train, y_train, X_test, y_test, fold_train[:rows], fold_val, demo_config(prof, seed))
-    c = demo.config
+    demo = FoldZero(X_train, y_train, X_test, y_test, fold_train[:rows], fold_val, prof, seed)
+    c = demo_config(prof, seed)
     print(f"fold 0 of {prof.n_folds}: {len(demo.fold_train):,} training rows (of {len(fold_train):,}), "
-          f"{len(fold_val):,} validation rows, {len(X_test):,} test rows; batch {c.batch_size}, lr {c.lr:g} "
-          f"({c.lr_schedule}), up to {c.max_epochs} epochs, {c.stopping}")
+          f"{len(fold_val):,} validation rows, {len(X_test):,} test rows; batch {c.batch_size}, "
+          f"{prof.learning_rates} ({c.lr_schedule}), up to {c.max_epochs} epochs, {c.stopping}")
     return demo
 
 

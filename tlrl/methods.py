@@ -86,6 +86,22 @@ def get_method(slug: str) -> Method:
     return METHODS[slug]
 
 
+def training_profile(method: Method, profile: Profile) -> Profile:
+    """The profile as ``method`` trains with it: the transfer learning rate for the networks that start
+    as the whole source (TL, TL:Freeze), the scratch epochs and learning rate for SC:DL."""
+    if method.learner != "nn17":
+        return profile
+    if method.init == "source" and profile.transfer_lr:
+        return profile.with_(train__lr=profile.transfer_lr)
+    if method.category != "SC":
+        return profile
+    changes = {"train__lr": profile.scratch_lr} if profile.scratch_lr else {}
+    if profile.scratch_max_epochs:
+        changes.update(train__max_epochs=profile.scratch_max_epochs,
+                       train__patience=max(profile.train.patience, profile.scratch_max_epochs))
+    return profile.with_(**changes)
+
+
 def prepare_data(
     dataset: str | Path | pd.DataFrame, profile: Profile, seed: int, data_dir: str | Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -281,9 +297,7 @@ def run(
     if not 0 <= seed < 2**32:
         raise TlrlError(f"seed must be an integer from 0 to {2**32 - 1}, got {seed}")
     src = load_source(source) if m.uses_source else None
-    if m.category == "SC" and m.learner == "nn17" and prof.scratch_max_epochs:
-        prof = prof.with_(train__max_epochs=prof.scratch_max_epochs,
-                          train__patience=max(prof.train.patience, prof.scratch_max_epochs))
+    described, prof = prof.reductions, training_profile(m, prof)
     train, test = prepare_data(dataset, prof, seed, data_dir)
 
     sweep, searched = [], None
@@ -316,7 +330,7 @@ def run(
         "input": inputs.spec,
         "source": src.ref if src else None,
         "profile": prof.name,
-        "reductions": prof.reductions,
+        "reductions": described,
         "seed": seed,
         "seconds": time.perf_counter() - start,
         "sweep": sweep,

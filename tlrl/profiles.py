@@ -22,9 +22,12 @@ class Profile:
     # the grid of source layers (RL:DL, TL+RL:DL) and of frozen-layer counts (TL:Freeze)
     layers: tuple[int, ...] = tuple(range(1, 16))
     layer_search: Literal["cv", "halving"] = "cv"
-    # epochs of the from-scratch SC:DL baselines, which converge more slowly than transfer
-    # (None: train.max_epochs); with a cosine schedule the patience grows with them
+    # epochs and peak learning rate of the from-scratch SC:DL baselines, which converge more slowly
+    # than transfer (None: train's); with a cosine schedule the patience grows with the epochs
     scratch_max_epochs: int | None = None
+    scratch_lr: float | None = None
+    # peak learning rate of the networks that start as the whole source (TL, TL:Freeze); None: train.lr
+    transfer_lr: float | None = None
     halving_epochs: tuple[int, ...] = (2, 5, 10)  # epochs of each successive-halving rung, on fold 0
     halving_eta: int = 3  # each rung keeps the best 1/eta of its candidates
     pretrain: TrainConfig = field(default_factory=TrainConfig)
@@ -46,12 +49,19 @@ class Profile:
         schedule = f"warm-up {t.warmup_epochs} + {t.lr_schedule}" if t.warmup_epochs else t.lr_schedule
         return (
             f"{self.n_folds}-fold CV on {self.max_train_rows or 'all'} train rows, "
-            f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, lr {t.lr:g} {schedule}, {t.precision}, "
+            f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, {self.learning_rates} {schedule}, "
+            f"{t.precision}, "
             f"≤{t.max_epochs} epochs{f' (SC:DL {self.scratch_max_epochs})' if self.scratch_max_epochs else ''}, "
             f"{t.stopping}; layers {self.layers[0]}–{self.layers[-1]} "
             f"({len(self.layers)}), {search}; AutoML {self.automl_evals} evals over "
             f"{', '.join(self.automl_regressors)}"
         )
+
+    @property
+    def learning_rates(self) -> str:
+        """The peak learning rate, and those of TL and SC:DL where they differ."""
+        others = [f"{name} {lr:g}" for name, lr in (("TL", self.transfer_lr), ("SC:DL", self.scratch_lr)) if lr]
+        return f"lr {self.train.lr:g}" + (f" ({', '.join(others)})" if others else "")
 
     def with_(self, **changes) -> Profile:
         """A copy with fields changed; ``train__lr=…`` style keys reach into ``train``."""
@@ -85,7 +95,13 @@ PROFILES: dict[str, Profile] = {
         train=TrainConfig(batch_size=256, lr=1e-3, lr_schedule="cosine", warmup_epochs=1, max_epochs=20,
                           patience=20, precision="bf16"),
         n_folds=5,
+        # by benchmarks/bench_recipe.py on fold 0 (results/bench_recipe_lr.csv): fine-tuning the whole
+        # source keeps more of it at lr 5e-4 (val 0.1049 against 0.1096 at 1e-3), SC:DL learns more
+        # at 2e-3 (0.1304 against 0.1335); TL+RL, whose first layer starts at random, is worse at 5e-4
+        # (0.1178 against 0.1140) and stays at 1e-3 with the RL rows
+        transfer_lr=5e-4,
         scratch_max_epochs=40,
+        scratch_lr=2e-3,
         layer_search="halving",
         # rungs of 3 and 6 epochs: shorter first rungs (1 or 2 epochs) drop the slow starters, such as
         # RL:DL(Dense) on layer 1, and pick a worse layer than exhaustive CV
