@@ -118,10 +118,11 @@ def fold_zero(dataset: str | Path, prof: Profile, seed: int, data_dir: str | Pat
     )
     fold_train, fold_val = cv_folds(len(X_train), prof.n_folds, seed)[0]
     demo = FoldZero(X_train, y_train, X_test, y_test, fold_train[:rows], fold_val, prof, seed)
-    c = demo_config(prof, seed)
+    c, scratch = demo_config(prof, seed), demo.config("sc-dl-ef")
+    epochs = f"{c.max_epochs}" + (f" (SC:DL {scratch.max_epochs})" if scratch.max_epochs != c.max_epochs else "")
     print(f"fold 0 of {prof.n_folds}: {len(demo.fold_train):,} training rows (of {len(fold_train):,}), "
           f"{len(fold_val):,} validation rows, {len(X_test):,} test rows; batch {c.batch_size}, "
-          f"{prof.learning_rates} ({c.lr_schedule}), up to {c.max_epochs} epochs, {c.stopping}")
+          f"{prof.learning_rates} ({c.lr_schedule}), up to {epochs} epochs, {c.stopping}")
     return demo
 
 
