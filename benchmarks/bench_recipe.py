@@ -47,7 +47,7 @@ def recipes(epochs: int) -> dict[str, tuple[TrainConfig, Init]]:
     """
     cosine = TrainConfig(lr_schedule="cosine", warmup_epochs=1, max_epochs=epochs, patience=epochs, progress=False)
     bf16 = cosine.with_(batch_size=256, lr=1e-3, precision="bf16")
-    scratch = bf16.with_(max_epochs=2 * epochs, patience=2 * epochs)
+    longer = bf16.with_(max_epochs=2 * epochs, patience=2 * epochs)
     return {
         "quick-old": (TrainConfig(batch_size=256, lr=5e-4, max_epochs=30, patience=5, progress=False), "source"),
         "cosine-256-fp32": (cosine.with_(batch_size=256, lr=1e-3), "source"),
@@ -58,12 +58,12 @@ def recipes(epochs: int) -> dict[str, tuple[TrainConfig, Init]]:
         "cosine-128-bf16-lr5e-4": (bf16.with_(batch_size=128, lr=5e-4), "source"),
         **{f"cosine-256-bf16-lr{lr:.0e}".replace("e-0", "e-"): (bf16.with_(lr=lr), "source")
            for lr in (7e-4, 5e-4, 3e-4, 2e-4)},
-        f"cosine-256-bf16-{2 * epochs}ep": (bf16.with_(max_epochs=2 * epochs, patience=2 * epochs), "source"),
+        f"cosine-256-bf16-{2 * epochs}ep": (longer, "source"),
         f"scratch-{epochs}-bf16": (bf16, "scratch"),
-        f"scratch-{2 * epochs}-bf16": (scratch, "scratch"),
-        f"scratch-{2 * epochs}-128-bf16": (scratch.with_(batch_size=128, lr=7e-4), "scratch"),
-        f"scratch-{2 * epochs}-bf16-lr2e-3": (scratch.with_(lr=2e-3), "scratch"),
-        f"scratch-{2 * epochs}-bf16-lr3e-3": (scratch.with_(lr=3e-3), "scratch"),
+        f"scratch-{2 * epochs}-bf16": (longer, "scratch"),
+        f"scratch-{2 * epochs}-128-bf16": (longer.with_(batch_size=128, lr=7e-4), "scratch"),
+        f"scratch-{2 * epochs}-bf16-lr2e-3": (longer.with_(lr=2e-3), "scratch"),
+        f"scratch-{2 * epochs}-bf16-lr3e-3": (longer.with_(lr=3e-3), "scratch"),
         f"scratch-{4 * epochs}-bf16": (bf16.with_(max_epochs=4 * epochs, patience=4 * epochs), "scratch"),
         "tlrl-relu-2-lr1e-3": (bf16, "tlrl-relu-2"),
         "tlrl-relu-2-lr5e-4": (bf16.with_(lr=5e-4), "tlrl-relu-2"),

@@ -51,11 +51,16 @@ class Profile:
             f"{self.n_folds}-fold CV on {self.max_train_rows or 'all'} train rows, "
             f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, {self.learning_rates} {schedule}, "
             f"{t.precision}, "
-            f"≤{t.max_epochs} epochs{f' (SC:DL {self.scratch_max_epochs})' if self.scratch_max_epochs else ''}, "
-            f"{t.stopping}; layers {self.layers[0]}–{self.layers[-1]} "
+            f"{self.epoch_caps}, {t.stopping}; layers {self.layers[0]}–{self.layers[-1]} "
             f"({len(self.layers)}), {search}; AutoML {self.automl_evals} evals over "
             f"{', '.join(self.automl_regressors)}"
         )
+
+    @property
+    def epoch_caps(self) -> str:
+        """The epoch cap, and SC:DL's where it differs."""
+        scratch = f" (SC:DL {self.scratch_max_epochs})" if self.scratch_max_epochs else ""
+        return f"≤{self.train.max_epochs} epochs{scratch}"
 
     @property
     def learning_rates(self) -> str:
