@@ -7,7 +7,8 @@ It stages ``_config.yml``, ``_toc.yml``, ``book/`` and the executed notebooks in
 dropped; progress bars, widget or text, are dropped; carriage-return updates and terminal
 escapes are collapsed; the checkout's and the home folder's paths are shown relative; figures
 glued by ``tlrl.plots.show`` appear only where a ``{glue:figure}`` directive places them with
-a caption), renders the run-profile table from ``tlrl.profiles``, and runs
+a caption), renders the run-profile table from ``tlrl.profiles`` and the GPU measurements from
+``results/gpu/`` (``benchmarks/gpu_check.py``), and runs
 ``jupyter-book build -W`` on the stage with execution off. Only a build without warnings
 replaces ``--out``, in one rename: a failed build leaves the previous book as it was.
 """
@@ -15,6 +16,7 @@ replaces ``--out``, in one rename: a failed build leaves the previous book as it
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -102,6 +104,49 @@ def profiles_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def gpu_tables(results: Path = REPO / "results" / "gpu") -> str:
+    """The committed GPU check (``benchmarks/gpu_check.py``: cuda.json, and cpu.json as its reference) as Markdown."""
+    gpu = json.loads((results / "cuda.json").read_text())
+    cpu = json.loads((results / "cpu.json").read_text())
+    rows = gpu["correctness"]["rows"]
+    lines = [
+        f"Measured on one {gpu['device_name']} (torch {gpu['torch']}, CUDA {gpu['cuda']}); the CPU reference on "
+        f"{cpu['cpu_threads']} CPU threads (torch {cpu['torch']}).",
+        "",
+        f"**Correctness.** TL:Fine-Tune with quick's TL recipe on fold 0 of 10 ({rows['train']:,} train / "
+        f"{rows['val']:,} val rows), tested on the {rows['test']:,} test rows, eV/atom:",
+        "",
+        "| precision | CPU val | GPU val | gap | CPU test | GPU test | CPU s | GPU s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for precision in ("fp32", "bf16"):
+        g, c = gpu["correctness"][precision], cpu["correctness"][precision]
+        lines.append(f"| {precision} | {c['val_mae']:.4f} | {g['val_mae']:.4f} | {g['val_gap']:.4f} | "
+                     f"{c['test_mae']:.4f} | {g['test_mae']:.4f} | {c['seconds']:.0f} | {g['seconds']:.1f} |")
+    lines += ["", f"**Ten CV folds at once.** Seconds for {gpu['speedup']['cv'][0]['epochs']} epochs of the 10 folds, "
+              "trained one after another or stacked in one `fit_many`, eagerly or with each step replayed as a CUDA "
+              "graph (the default on CUDA):", "",
+              "| batch | precision | one by one | stacked | stacked + CUDA graphs | speed-up | with graphs |",
+              "|---|---|---|---|---|---|---|"]
+    for r in gpu["speedup"]["cv"]:
+        lines.append(f"| {r['batch']} | {r['precision']} | {r['sequential_s']:.1f} | {r['fit_many_s']:.1f} | "
+                     f"{r['fit_many_graph_s']:.1f} | ×{r['ratio']:.1f} | ×{r['graph_ratio']:.1f} |")
+    step = gpu["speedup"]["step"]
+    variants = [(name, step[name]) for name in ("eager", "cuda_graph", "torch_compile") if "steps_per_s" in step[name]]
+    lines += ["", f"**One training step** of the 10 stacked folds at batch {step['batch']} (fp32): "
+              + ", ".join(f"{name.replace('_', ' ')} {v['steps_per_s']:.0f} steps/s" for name, v in variants) + ".",
+              "", "**The full protocol**, projected from the seconds per epoch of the stacked folds at batch 32 "
+              f"({gpu['projection']['stacked_10_fold_epoch_s_batch32']:.2f} s) and of one source model on "
+              f"{gpu['projection']['source_train_rows']:,} OQMD rows "
+              f"({gpu['projection']['source_epoch_s_batch32']:.0f} s); early stopping decides the epochs:", "",
+              "| epochs per fit | source model (h) | the paper's configurations (h) | with TL:Freeze's sweep (h) |",
+              "|---|---|---|---|"]
+    for h in gpu["projection"]["hours"]:
+        lines.append(f"| {h['epochs_per_fit']} | {h['source_h']:.1f} | {h['paper_configurations_h']:.1f} | "
+                     f"{h['with_tl_freeze_sweep_h']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def stage(executed: Path, src: Path) -> None:
     if src.exists():
         shutil.rmtree(src)
@@ -112,6 +157,7 @@ def stage(executed: Path, src: Path) -> None:
     generated = src / "book" / "_generated"
     generated.mkdir(exist_ok=True)
     (generated / "profiles.md").write_text(profiles_table())
+    (generated / "gpu.md").write_text(gpu_tables())
     (src / "notebooks").mkdir()
     missing = []
     for entry in toc_notebooks(REPO / "_toc.yml"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -128,6 +129,9 @@ def test_pages_render_in_chromium(book):
         page.wait_for_load_state("load")
         text = page.inner_text("main")
         assert "make book" in text and get_profile("quick").reductions in text, "the profile table is missing"
+        gpu = json.loads((REPO / "results" / "gpu" / "cuda.json").read_text())
+        b32 = gpu["speedup"]["cv"][0]
+        assert gpu["device_name"] in text and f"×{b32['graph_ratio']:.1f}" in text, "the GPU measurements are missing"
         browser.close()
 
 

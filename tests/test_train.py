@@ -12,7 +12,7 @@ from tlrl.errors import TlrlError
 from tlrl.featurize import element_fractions
 from tlrl.model import NN17, activations
 from tlrl.predict import predict_array
-from tlrl.train import FitResult, TrainConfig, _StackedTrainer, fit, fit_many, pick_device
+from tlrl.train import FitResult, TrainConfig, _StackedTrainer, fit, fit_many, pick_device, supports_bf16
 
 CFG = TrainConfig(batch_size=128, lr=1e-3, max_epochs=3, patience=50, progress=False)
 # fit_many against separate trainings: on CPU they agree bit for bit (the stacked
@@ -149,6 +149,25 @@ def test_bf16_autocast_trains_close_to_fp32_and_validates_in_fp32(ef):
     assert abs(r16.best_val_mae - r32.best_val_mae) < 0.05 * r32.best_val_mae
     with pytest.raises(ValueError, match="precision"):
         fit(NN17(86), X[:200], y[:200], X[200:], y[200:], CFG.with_(precision="fp16"))
+
+
+def test_bf16_is_native_on_cpus_and_on_cuda_from_ampere(monkeypatch):
+    assert supports_bf16(torch.device("cpu"))
+    assert not supports_bf16(torch.device("mps"))
+    for capability, native in (((7, 5), False), ((8, 0), True), ((9, 0), True)):  # T4, A100, H100
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert supports_bf16(torch.device("cuda")) is native
+
+
+def test_bf16_without_native_support_trains_in_fp32_and_says_so(ef, fitted, monkeypatch):
+    """Colab's T4 refuses bf16 autocast: the quick profile's bf16 must fall back, not crash."""
+    X, y = ef
+    monkeypatch.setattr("tlrl.train.supports_bf16", lambda device: False)
+    model = NN17(86, seed=0)
+    with pytest.warns(UserWarning, match="no native bfloat16: training in fp32"):
+        result = fit(model, X[:200], y[:200], X[200:], y[200:], CFG.with_(precision="bf16"))
+    assert result.config["precision"] == "fp32"
+    _assert_weights_close(model, fitted[0], atol=0)  # the very run of the fp32 recipe
 
 
 # --- fit_many ≡ separate fits -----------------------------------------------------------

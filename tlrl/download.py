@@ -17,9 +17,6 @@ import logging
 import os
 from pathlib import Path
 
-import pooch
-import requests
-
 from tlrl.errors import TlrlError
 
 REPOSITORY = "https://github.com/tlrl-book/tlrl"  # written by scripts/set_repository.py from _config.yml
@@ -42,12 +39,17 @@ def registry() -> dict[str, str]:
 
 def cached(name: str, folder: Path) -> Path | None:
     """The dataset's file in ``folder`` if it is there with the registered hash."""
+    import pooch  # here, so that the training engine imports where pooch is absent (a GPU machine)
+
     path = folder / f"{name}.csv.gz"
     return path if path.is_file() and pooch.file_hash(str(path)) == registry()[name] else None
 
 
 def fetch(name: str, folder: Path) -> Path:
     """The dataset's file in ``folder``; downloaded first when missing or not matching its hash."""
+    import pooch
+    import requests
+
     file = f"{name}.csv.gz"
     url = data_url() + file
     pooch_log = pooch.get_logger()

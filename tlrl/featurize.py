@@ -12,14 +12,16 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Composition
 
 from tlrl.errors import TlrlError
 from tlrl.io import atomic_write
+
+if TYPE_CHECKING:
+    from pymatgen.core import Composition
 
 # ElemNet's input order (Jha et al. 2018): no noble gases but Kr and Xe, nothing after Pu.
 ELEMNET_ELEMENTS: tuple[str, ...] = (
@@ -85,6 +87,8 @@ def parse_formula(formula: str) -> Composition | str:
     Hydrates and adducts may be written with ``·`` (see ``_adduct_parts`` for ``.``), and
     every amount must be a finite number from 1e-6 to 1e6 (``AMOUNT_RULE``).
     """
+    from pymatgen.core import Composition  # here, so the training engine imports without pymatgen
+
     text = str(formula).strip()
     if not text:
         return "empty"
@@ -214,6 +218,8 @@ def pa_featurizer():
 
 def physical_attributes(formulas: pd.Series | list[str], progress: bool = True) -> pd.DataFrame:
     """The 145 PA columns for already-valid formulas, one row per formula."""
+    from pymatgen.core import Composition
+
     featurizer = pa_featurizer()
     featurizer.set_n_jobs(1)
     unique = pd.Series(pd.unique(pd.Series(formulas, dtype="object")))

@@ -25,7 +25,7 @@ from tlrl.representation import load_source
 
 FILE = "provenance.json"
 # profile fields that change how a run is shown or where it runs, or only the source model, not its results
-_NOT_RESULT_SHAPING = {"progress", "checkpoint_every_s", "device", "eval_batch_size", "pretrain",
+_NOT_RESULT_SHAPING = {"progress", "checkpoint_every_s", "device", "cuda_graph", "eval_batch_size", "pretrain",
                        "pretrain_continue", "pretrain_rows"}
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -52,6 +53,9 @@ class TrainConfig:
     # "bf16": the training forward runs under bfloat16 autocast (weights, Adam, output layer
     # and validation stay fp32). Chosen per profile by measurement (benchmarks/bench_recipe.py).
     precision: Literal["fp32", "bf16"] = "fp32"
+    # on CUDA, replay each full training step as a CUDA graph (benchmarks/gpu_check.py measures it);
+    # it changes speed, not the maths. Ignored elsewhere and with dropout.
+    cuda_graph: bool = True
     progress: bool = True
     checkpoint_every_s: float = 120.0
 
@@ -85,6 +89,16 @@ def pick_device(device: str | None = None) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def supports_bf16(device: torch.device) -> bool:
+    """Whether bf16 autocast runs natively: on CPUs, and on CUDA GPUs from Ampere (compute capability 8.0).
+
+    Older GPUs, such as Colab's T4 (7.5), refuse it or emulate it slowly.
+    """
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+    return device.type == "cpu"
 
 
 def fit(
@@ -127,13 +141,17 @@ def fit_many(
 
 class _StackedTrainer:
     def __init__(self, models, X, y, train_idx, val_idx, config, seeds, resume_path) -> None:
-        self.models, self.cfg = models, config
+        self.models = models
         self.E = len(models)
         if not (len(train_idx) == len(val_idx) == self.E):
             raise ValueError("need one train and one val index array per model")
         self.device = pick_device(config.device)
         if config.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
+        if config.precision == "bf16" and not supports_bf16(self.device):
+            warnings.warn(f"{self.device} has no native bfloat16: training in fp32 instead", stacklevel=3)
+            config = config.with_(precision="fp32")  # so the results record what ran
+        self.cfg = config
         self.widths = [m.n_inputs for m in models]
         self.shared_X = not isinstance(X, list)
         self.X = self._inputs(X)
@@ -147,6 +165,8 @@ class _StackedTrainer:
         self.dropout = models[0].dropout
         if any(m.dropout != self.dropout for m in models):
             raise ValueError("all models must use dropout, or none")
+        self.graphs = config.cuda_graph and self.device.type == "cuda" and not self.dropout
+        self._graph: dict | None = None  # the captured step of the current stack (see _graph_step)
         self.trainable = [layer.weight.requires_grad for layer in models[0].layers]
         if any([layer.weight.requires_grad for layer in m.layers] != self.trainable for m in models):
             raise ValueError("all models must freeze the same layers")
@@ -190,17 +210,21 @@ class _StackedTrainer:
     def _forward(self, params: list[torch.Tensor], h: torch.Tensor, training: bool) -> torch.Tensor:
         """The stacked network; the hidden layers run in bf16 when training asks for it."""
         n_hidden = len(params) // 2 - 1
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=training and self.cfg.precision == "bf16"):
+        bf16 = training and self.cfg.precision == "bf16"
+        # no cast cache: CUDA graph capture needs it off, and each weight is cast once per forward anyway
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16, cache_enabled=False):
             for li in range(n_hidden):
                 h = torch.relu(torch.baddbmm(params[2 * li + 1], h, params[2 * li]))
                 if self.dropout and (li + 1) in ELEMNET_DROPOUT:
                     h = torch.nn.functional.dropout(h, ELEMNET_DROPOUT[li + 1], training)
         return torch.baddbmm(params[-1], h.float(), params[-2]).squeeze(-1)
 
-    def _batch(self, active: list[int], idx: torch.Tensor) -> torch.Tensor:
-        if self.shared_X:
-            return self.X[idx]
-        return self.X[torch.as_tensor(active, device=self.device)[:, None], idx]
+    def _rows(self, active: list[int]) -> torch.Tensor | None:
+        """The active models' input matrices, as an index column (None when they share one)."""
+        return None if self.shared_X else torch.as_tensor(active, device=self.device)[:, None]
+
+    def _batch(self, rows: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor:
+        return self.X[idx] if rows is None else self.X[rows, idx]
 
     # --- one epoch ------------------------------------------------------------------
     def _epoch_order(self, active: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -240,27 +264,79 @@ class _StackedTrainer:
 
     def _train_epoch(self, params, optimizer, active, step) -> tuple[np.ndarray, int]:
         order, mask = self._epoch_order(active)
-        B = self.cfg.batch_size
+        B, rows = self.cfg.batch_size, self._rows(active)
         abs_sum = torch.zeros(len(active), device=self.device)
         for s in range(0, order.shape[1], B):
             idx = order[:, s : s + B]
-            for group in optimizer.param_groups:
-                group["lr"] = self._lr(step)
-            pred = self._forward(params, self._batch(active, idx), training=True)
-            err = (pred - self.y[idx]).abs()
-            if mask is not None:
-                m = mask[:, s : s + B]
-                err = err * m
-                loss = (err.sum(dim=1) / m.sum(dim=1)).sum()
-            else:
-                loss = err.mean(dim=1).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            abs_sum += err.detach().sum(dim=1)
+            m = mask[:, s : s + B] if mask is not None else None
+            self._set_lr(optimizer, self._lr(step))
+            graphed = self.graphs and idx.shape[1] == B
+            abs_sum += (self._graph_step if graphed else self._step)(params, optimizer, rows, idx, m)
             step += 1
         count = mask.sum(dim=1) if mask is not None else order.shape[1]
         return (abs_sum / count).cpu().numpy(), step
+
+    @staticmethod
+    def _set_lr(optimizer: torch.optim.Adam, lr: float) -> None:
+        for group in optimizer.param_groups:
+            if torch.is_tensor(group["lr"]):  # a captured step reads the rate from this tensor
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+
+    def _step(self, params, optimizer, rows, idx, m) -> torch.Tensor:
+        """One eager training step; returns each model's summed absolute error over the batch."""
+        pred = self._forward(params, self._batch(rows, idx), training=True)
+        err = (pred - self.y[idx]).abs()
+        if m is not None:
+            err = err * m
+            loss = (err.sum(dim=1) / m.sum(dim=1)).sum()
+        else:
+            loss = err.mean(dim=1).sum()
+        optimizer.zero_grad(set_to_none=True)  # also detaches a captured step's gradients
+        loss.backward()
+        optimizer.step()
+        return err.detach().sum(dim=1)
+
+    def _graph_step(self, params, optimizer, rows, idx, m) -> torch.Tensor:
+        """The step replayed as a CUDA graph. Each new stack (``params``) first takes three eager
+        steps on a side stream, as capture requires; the fourth is captured. Partial batches stay eager."""
+        g = self._graph
+        if g is None or g["params"] is not params:
+            g = self._graph = {"params": params, "eager_steps": 0, "graph": None}
+        if g["eager_steps"] < 3:
+            g["eager_steps"] += 1
+            current = torch.cuda.current_stream(self.device)
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(current)
+            with torch.cuda.stream(side):
+                err = self._step(params, optimizer, rows, idx, m)
+            current.wait_stream(side)
+            return err
+        if g["graph"] is None:
+            self._capture(g, params, optimizer, rows, idx)
+        g["idx"].copy_(idx)
+        if m is None:
+            g["mask"].fill_(1.0)
+        else:
+            g["mask"].copy_(m)
+        g["graph"].replay()
+        return g["err"]
+
+    def _capture(self, g: dict, params, optimizer, rows, idx) -> None:
+        """Record one step into ``g``: static index, mask and input-row buffers, and a tensor learning rate."""
+        for group in optimizer.param_groups:
+            group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+        g["idx"], g["mask"] = idx.clone(), torch.ones(idx.shape, device=self.device)
+        g["rows"] = None if rows is None else rows.clone()
+        optimizer.zero_grad(set_to_none=True)  # the graph allocates its own gradients
+        g["graph"] = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g["graph"]):
+            pred = self._forward(params, self._batch(g["rows"], g["idx"]), training=True)
+            err = (pred - self.y[g["idx"]]).abs() * g["mask"]
+            (err.sum(dim=1) / g["mask"].sum(dim=1)).sum().backward()
+            optimizer.step()
+            g["err"] = err.detach().sum(dim=1)
 
     @torch.no_grad()
     def _val_mae(self, params, active) -> np.ndarray:
@@ -270,11 +346,11 @@ class _StackedTrainer:
         mask = torch.zeros(len(active), n_max)
         for row, i in enumerate(idx_list):
             idx[row, : len(i)], mask[row, : len(i)] = i, 1.0
-        idx, mask = idx.to(self.device), mask.to(self.device)
+        idx, mask, rows = idx.to(self.device), mask.to(self.device), self._rows(active)
         total = torch.zeros(len(active), device=self.device)
         for s in range(0, n_max, self.cfg.eval_batch_size):
             part = idx[:, s : s + self.cfg.eval_batch_size]
-            pred = self._forward(params, self._batch(active, part), training=False)
+            pred = self._forward(params, self._batch(rows, part), training=False)
             total += ((pred - self.y[part]).abs() * mask[:, s : s + part.shape[1]]).sum(dim=1)
         return (total / mask.sum(dim=1)).cpu().numpy()
 
@@ -283,7 +359,7 @@ class _StackedTrainer:
         trainable = [p for p in params if p.requires_grad]
         # The fused kernel is ~10x faster than the per-tensor loop on CPU, and same maths.
         fused = self.device.type in ("cpu", "cuda")
-        return torch.optim.Adam(trainable, lr=self.cfg.lr, eps=self.cfg.eps, fused=fused)
+        return torch.optim.Adam(trainable, lr=self.cfg.lr, eps=self.cfg.eps, fused=fused, capturable=self.graphs)
 
     def run(self) -> list[FitResult]:
         cfg = self.cfg
