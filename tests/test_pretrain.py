@@ -9,7 +9,7 @@ import torch
 
 from tlrl import checkpoint
 from tlrl.errors import TlrlError
-from tlrl.pretrain import pretrain
+from tlrl.pretrain import pretrain, source_split, train_source
 from tlrl.profiles import get_profile
 
 
@@ -28,3 +28,19 @@ def test_a_second_stage_starts_from_the_first_and_keeps_its_card(tiny_source, da
 def test_a_restart_needs_the_same_split(tiny_source, data_dir, tmp_path):
     with pytest.raises(TlrlError, match="another dataset or split"):
         pretrain(tmp_path / "s", profile="smoke", data_dir=data_dir, seed=1, init_from=tiny_source)
+
+
+def test_training_on_a_prepared_split_is_pretraining(tiny_source, data_dir, tmp_path, monkeypatch):
+    """What a machine without pymatgen runs (features computed elsewhere) trains exactly as pretrain does."""
+    split = source_split(profile="smoke", data_dir=data_dir)
+    first = json.loads((tiny_source / "card.json").read_text())
+    assert split.rows == first["rows"]
+
+    def no_features(*args, **kwargs):
+        raise AssertionError("train_source must not featurize")
+
+    monkeypatch.setattr("tlrl.pretrain.element_fractions", no_features)
+    model, card = train_source(tmp_path / "again", split, "smoke")
+    assert card["val_mae"] == first["val_mae"] and card["test_mae"] == first["test_mae"]
+    again, _ = checkpoint.load(tiny_source)
+    assert torch.equal(again.layers[5].weight, model.layers[5].weight)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,38 @@ def split_train_val_test(n: int, seed: int, fractions=(0.8, 0.1, 0.1)) -> tuple[
     return order[:a], order[a:b], order[b:]
 
 
+@dataclass
+class SourceSplit:
+    """EF features and targets of the source dataset, its seeded 80:10:10 split, and its row counts."""
+
+    data: str
+    X: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    rows: dict
+
+
+def source_split(
+    data: str = "oqmd_formation_enthalpy", profile: str | Profile = "quick", data_dir: str | Path | None = None,
+    seed: int = 0,
+) -> SourceSplit:
+    """The source dataset as EF, outliers filtered, split 80:10:10 by ``seed``."""
+    prof = get_profile(profile)
+    df, n_outliers = filter_outliers(load_dataset(data, data_dir))
+    if prof.pretrain_rows is not None:
+        df = df.sample(n=min(prof.pretrain_rows, len(df)), random_state=seed).reset_index(drop=True)
+    X, keep = element_fractions(df["formula"])
+    y = df["target"].to_numpy(np.float32)[keep]
+    tr, va, te = split_train_val_test(len(X), seed)
+    if min(len(tr), len(va), len(te)) == 0:
+        raise TlrlError(f"pretraining needs at least 10 usable rows for its 80:10:10 split; {data} has {len(X)}")
+    rows = {"train": len(tr), "val": len(va), "test": len(te), "outliers_dropped": n_outliers,
+            "bad_formulas_dropped": int((~keep).sum())}
+    return SourceSplit(data, X, y, tr, va, te, rows)
+
+
 def pretrain(
     out_dir: str | Path,
     data: str = "oqmd_formation_enthalpy",
@@ -40,19 +73,20 @@ def pretrain(
     the earlier stage's settings and curve under ``init_from``.
     A run that is interrupted resumes from ``out_dir/resume.pt``.
     """
+    return train_source(out_dir, source_split(data, profile, data_dir, seed), profile, seed, init_from)
+
+
+def train_source(
+    out_dir: str | Path, split: SourceSplit, profile: str | Profile = "quick", seed: int = 0,
+    init_from: str | Path | None = None,
+) -> tuple[NN17, dict]:
+    """``pretrain`` on features already computed (what a machine without pymatgen can run)."""
     prof = get_profile(profile)
-    df, n_outliers = filter_outliers(load_dataset(data, data_dir))
-    if prof.pretrain_rows is not None:
-        df = df.sample(n=min(prof.pretrain_rows, len(df)), random_state=seed).reset_index(drop=True)
-    X, keep = element_fractions(df["formula"])
-    y = df["target"].to_numpy(np.float32)[keep]
-    tr, va, te = split_train_val_test(len(X), seed)
-    if min(len(tr), len(va), len(te)) == 0:
-        raise TlrlError(f"pretraining needs at least 10 usable rows for its 80:10:10 split; {data} has {len(X)}")
+    X, y, tr, va, te = split.X, split.y, split.train, split.val, split.test
     model, config, earlier = NN17(X.shape[1], seed=seed), prof.pretrain, None
     if init_from is not None:
         model, earlier = checkpoint.load(init_from)
-        if earlier.get("seed") != seed or earlier.get("task", {}).get("dataset") != data:
+        if earlier.get("seed") != seed or earlier.get("task", {}).get("dataset") != split.data:
             raise TlrlError(f"{init_from} was trained on another dataset or split; --init-from needs the same")
         model.train()
         config = prof.pretrain_continue
@@ -62,9 +96,8 @@ def pretrain(
     test_mae = float(np.mean(np.abs(predict_array(model, X[te]) - y[te])))
     card = {
         "input": {"kind": "ef"},
-        "task": {"dataset": data, "target": "formation enthalpy (eV/atom)"},
-        "rows": {"train": len(tr), "val": len(va), "test": len(te), "outliers_dropped": n_outliers,
-                 "bad_formulas_dropped": int((~keep).sum())},
+        "task": {"dataset": split.data, "target": "formation enthalpy (eV/atom)"},
+        "rows": split.rows,
         "profile": prof.name,
         "train_config": result.config,
         "seed": seed,
