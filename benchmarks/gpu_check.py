@@ -16,6 +16,9 @@ what it measured:
 - ``correctness``: TL:Fine-Tune on fold 0 of the seeded 10-fold split with quick's TL recipe,
   in fp32 and in bf16 autocast, tested on the test rows. With ``--reference`` it checks that
   each validation MAE is within 0.005 of the reference run of the same recipe and seed.
+- ``engine``: the engine as it runs on the device (on CUDA: with CUDA graphs) against the eager
+  engine where the stack changes: models that stop early leave it, so the step is captured
+  again, and a run interrupted after two epochs resumes from its file.
 - ``speedup``: the 10 CV folds as one ``fit_many`` against 10 fits one after another, at
   batch 32 (the paper's, fp32) and at quick's batch and precision, for a few epochs each:
   training samples/s and the ratio. Then more models in one stack (a whole layer sweep is
@@ -47,7 +50,7 @@ from tlrl.profiles import PROFILES
 from tlrl.representation import load_source
 from tlrl.train import TrainConfig, _StackedTrainer, fit, fit_many, pick_device
 
-SECTIONS = ("correctness", "speedup", "projection")
+SECTIONS = ("correctness", "engine", "speedup", "projection")
 TOLERANCE = 0.005  # eV/atom of validation MAE between devices
 # stacked fits of 10 folds in the full protocol: the fixed configurations, then the layer sweeps
 FIXED_FITS = {"SC:DL(EF)": 1, "SC:DL(PA)": 1, "TL:Fine-Tune": 1, "RL:Freezing": 1}
@@ -122,6 +125,54 @@ def correctness(data, folds, device, epochs: int | None, reference: dict | None)
         print(f"correctness {precision}: val {row['val_mae']:.4f} test {test:.4f} in {seconds:.1f} s"
               + (f" (reference val {row['reference_val_mae']:.4f}, gap {row['val_gap']:.4f})" if reference else ""),
               flush=True)
+    return out
+
+
+def engine(data, folds, device, resume_dir: Path) -> dict:
+    """Early stopping and resume of four stacked folds (3,000 train / 500 val rows each, batch 32), as the
+    device runs them by default and eagerly; the largest differences of their histories."""
+    X, y = data["X_train"], data["y_train"]
+    picks = folds[:4]
+    config = TrainConfig(batch_size=32, lr=3e-3, max_epochs=8, patience=1, progress=False, device=str(device),
+                         checkpoint_every_s=0.0)
+
+    def run(graphs: bool, resume_path: Path | None = None):
+        models = [NN17(X.shape[1], seed=k) for k in range(len(picks))]
+        return fit_many(models, X, y, [tr[:3000] for tr, _ in picks], [va[:500] for _, va in picks],
+                        config.with_(cuda_graph=graphs), resume_path=resume_path)
+
+    def gap(a, b) -> float:
+        columns = ["train_mae", "val_mae"]
+        return max(float(np.abs(r.history[columns].to_numpy() - q.history[columns].to_numpy()).max())
+                   for r, q in zip(a, b, strict=True))
+
+    eager, default = run(False), run(True)
+    stopped = [len(r.history) for r in default]
+    out = {"epochs_run": stopped, "same_epochs_as_eager": stopped == [len(r.history) for r in eager]}
+    out["max_history_gap"] = gap(eager, default) if out["same_epochs_as_eager"] else None
+
+    resume = resume_dir / "engine_resume.pt"
+    train_epoch, calls = _StackedTrainer._train_epoch, []
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == 3:  # the resume file holds the state after epoch 2
+            raise KeyboardInterrupt
+        return train_epoch(self, *args)
+
+    _StackedTrainer._train_epoch = interrupted
+    try:
+        run(True, resume)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _StackedTrainer._train_epoch = train_epoch
+    resumed = run(True, resume)
+    same = [len(r.history) for r in resumed] == stopped
+    out |= {"resume_file_written": bool(calls) and len(calls) == 3, "resumed_same_epochs": same,
+            "resumed_max_history_gap": gap(default, resumed) if same else None}
+    print(f"engine: epochs {stopped}, history gap to eager {out['max_history_gap']}, "
+          f"after a resume {out['resumed_max_history_gap']}", flush=True)
     return out
 
 
@@ -294,6 +345,9 @@ def run(args: argparse.Namespace) -> dict:
     warm_up(data["X_train"], data["y_train"], device)
     if "correctness" in sections:
         report["correctness"] = correctness(data, folds, device, args.epochs, reference)
+        write_json(args.out, report)
+    if "engine" in sections:
+        report["engine"] = engine(data, folds, device, Path(args.out).parent)
         write_json(args.out, report)
     if "speedup" in sections:
         stack_sizes = [int(s) for s in args.stack_sizes.split(",") if s]

@@ -50,6 +50,10 @@ def test_the_gpu_check_runs_on_cpu_and_compares_with_a_reference(tmp_path: Path,
     # the bf16 run is a different computation: its numbers must differ from fp32's
     assert report["correctness"]["bf16"]["val_mae"] != report["correctness"]["fp32"]["val_mae"]
 
+    engine = report["engine"]
+    assert len(engine["epochs_run"]) == 4 and engine["same_epochs_as_eager"] and engine["resume_file_written"]
+    assert engine["max_history_gap"] == 0.0 and engine["resumed_max_history_gap"] == 0.0  # on CPU both are eager
+
     cv = {(r["batch"], r["precision"]): r for r in report["speedup"]["cv"]}
     assert set(cv) == {(32, "fp32"), (256, "bf16")}
     for r in cv.values():
