@@ -105,7 +105,8 @@ def profiles_table() -> str:
 
 
 def gpu_tables(results: Path = REPO / "results" / "gpu") -> str:
-    """The committed GPU check (``benchmarks/gpu_check.py``: cuda.json, and cpu.json as its reference) as Markdown."""
+    """The committed GPU check (``benchmarks/gpu_check.py``: cuda.json and cuda_engine.json, and cpu.json as their
+    reference) as Markdown."""
     gpu = json.loads((results / "cuda.json").read_text())
     cpu = json.loads((results / "cpu.json").read_text())
     rows = gpu["correctness"]["rows"]
@@ -131,6 +132,12 @@ def gpu_tables(results: Path = REPO / "results" / "gpu") -> str:
     for r in gpu["speedup"]["cv"]:
         lines.append(f"| {r['batch']} | {r['precision']} | {r['sequential_s']:.1f} | {r['fit_many_s']:.1f} | "
                      f"{r['fit_many_graph_s']:.1f} | ×{r['ratio']:.1f} | ×{r['graph_ratio']:.1f} |")
+    engine = json.loads((results / "cuda_engine.json").read_text())["engine"]
+    lines += ["", "**Where the stack changes**, the graphed engine repeats the eager one exactly (largest difference "
+              f"of the training and validation curves: {engine['max_history_gap']:g}). Four stacked folds stopped "
+              f"early after {', '.join(map(str, engine['epochs_run']))} epochs, so the step was captured again each "
+              "time one left. A run interrupted after two epochs and resumed from its file also matched "
+              f"(difference {engine['resumed_max_history_gap']:g}; `results/gpu/cuda_engine.json`)."]
     step = gpu["speedup"]["step"]
     variants = [(name, step[name]) for name in ("eager", "cuda_graph", "torch_compile") if "steps_per_s" in step[name]]
     lines += ["", f"**One training step** of the 10 stacked folds at batch {step['batch']} (fp32): "
