@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> None:
     quick = get_profile("quick")
     recipe = quick.pretrain_continue.with_(max_epochs=args.epochs, patience=args.epochs, lr=args.lr,
                                            batch_size=args.batch, precision=args.precision, progress=False)
-    _, card = train_source(args.out, split, quick.with_(pretrain_continue=recipe), meta["seed"], args.init_from)
+    _, card = train_source(args.out, split, quick.with_(pretrain_continue=recipe), meta["seed"], args.init_from,
+                           dropout=args.dropout)
     print(f"OQMD val {card['val_mae']:.4f} test {card['test_mae']:.4f}, best epoch {card['best_epoch']} of "
           f"{len(card['history']['epoch'])}, {card['seconds']:.0f} s")
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     go.add_argument("--lr", type=float, required=True)
     go.add_argument("--batch", type=int, default=512)
     go.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    go.add_argument("--dropout", action="store_true", help="train with ElemNet's dropout rates")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare(args.out, args.data_dir, args.seed)

@@ -44,3 +44,16 @@ def test_training_on_a_prepared_split_is_pretraining(tiny_source, data_dir, tmp_
     assert card["val_mae"] == first["val_mae"] and card["test_mae"] == first["test_mae"]
     again, _ = checkpoint.load(tiny_source)
     assert torch.equal(again.layers[5].weight, model.layers[5].weight)
+
+
+def test_a_source_trained_with_dropout_says_so_and_passes_none_on(data_dir, tmp_path):
+    from tlrl.methods import METHODS, _new_models
+    from tlrl.representation import load_source
+
+    split = source_split(profile="smoke", data_dir=data_dir)
+    _, card = train_source(tmp_path / "dropout", split, "smoke", dropout=True)
+    _, plain = train_source(tmp_path / "plain", split, "smoke")
+    assert card["val_mae"] != plain["val_mae"], "dropout changed the training"
+    source = load_source(tmp_path / "dropout")
+    assert source.model.dropout and json.loads((tmp_path / "dropout" / "card.json").read_text())["dropout"]
+    assert not any(m.dropout for m in _new_models(METHODS["tl-finetune"], 86, 2, source, seed=0))

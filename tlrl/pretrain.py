@@ -78,9 +78,13 @@ def pretrain(
 
 def train_source(
     out_dir: str | Path, split: SourceSplit, profile: str | Profile = "quick", seed: int = 0,
-    init_from: str | Path | None = None,
+    init_from: str | Path | None = None, dropout: bool = False,
 ) -> tuple[NN17, dict]:
-    """``pretrain`` on features already computed (what a machine without pymatgen can run)."""
+    """``pretrain`` on features already computed (what a machine without pymatgen can run).
+
+    ``dropout`` trains with ElemNet's dropout (the card records it); models that start from the
+    source never inherit it.
+    """
     prof = get_profile(profile)
     X, y, tr, va, te = split.X, split.y, split.train, split.val, split.test
     model, config, earlier = NN17(X.shape[1], seed=seed), prof.pretrain, None
@@ -90,6 +94,7 @@ def train_source(
             raise TlrlError(f"{init_from} was trained on another dataset or split; --init-from needs the same")
         model.train()
         config = prof.pretrain_continue
+    model.dropout = dropout
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = fit(model, X[tr], y[tr], X[va], y[va], config.with_(seed=seed), resume_path=out_dir / "resume.pt")
