@@ -169,7 +169,7 @@ def engine(data, folds, device, resume_dir: Path) -> dict:
         _StackedTrainer._train_epoch = train_epoch
     resumed = run(True, resume)
     same = [len(r.history) for r in resumed] == stopped
-    out |= {"resume_file_written": bool(calls) and len(calls) == 3, "resumed_same_epochs": same,
+    out |= {"resume_file_written": len(calls) == 3, "resumed_same_epochs": same,
             "resumed_max_history_gap": gap(default, resumed) if same else None}
     print(f"engine: epochs {stopped}, history gap to eager {out['max_history_gap']}, "
           f"after a resume {out['resumed_max_history_gap']}", flush=True)

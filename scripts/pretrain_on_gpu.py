@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tlrl.io import write_json
 from tlrl.pretrain import SourceSplit, source_split, train_source
 from tlrl.profiles import get_profile
 
@@ -28,7 +29,7 @@ def prepare(out: Path, data_dir: str | None, seed: int) -> None:
     split = source_split(data_dir=data_dir, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "split.npz", **{name: getattr(split, name) for name in ARRAYS})
-    (out / "split.json").write_text(json.dumps({"data": split.data, "rows": split.rows, "seed": seed}))
+    write_json(out / "split.json", {"data": split.data, "rows": split.rows, "seed": seed})
     print(f"{out}: {split.rows}")
 
 

@@ -332,11 +332,7 @@ class _StackedTrainer:
         optimizer.zero_grad(set_to_none=True)  # the graph allocates its own gradients
         g["graph"] = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g["graph"]):
-            pred = self._forward(params, self._batch(g["rows"], g["idx"]), training=True)
-            err = (pred - self.y[g["idx"]]).abs() * g["mask"]
-            (err.sum(dim=1) / g["mask"].sum(dim=1)).sum().backward()
-            optimizer.step()
-            g["err"] = err.detach().sum(dim=1)
+            g["err"] = self._step(params, optimizer, g["rows"], g["idx"], g["mask"])
 
     @torch.no_grad()
     def _val_mae(self, params, active) -> np.ndarray:
