@@ -3,10 +3,14 @@
 Run by hand, not by pytest::
 
     TLRL_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_recipe.py [--source DIR] \
-        [--epochs 20] [--recipes quick-old,cosine-256-fp32,...] [--out results/bench_recipe.csv]
+        [--epochs 20] [--recipes quick-old,cosine-256-fp32,...] [--seeds 0,1] [--out results/bench_recipe.csv]
+
+On a machine without pymatgen (a lent GPU), ``--inputs`` reads the EF that
+``benchmarks/gpu_check.py prepare`` wrote, and ``--device`` picks the device.
 
 results/bench_recipe.csv holds the precision and batch comparison, results/bench_recipe_lr.csv the
-learning rates and epochs by how the network starts (``recipes``).
+learning rates and epochs by how the network starts (``recipes``), results/bench_recipe_wd.csv the
+weight decays (three seeds on a lent H200, then the chosen ones on the CPU).
 Every recipe trains NN-17 (TL unless its init says otherwise) on the same rows: fold 0
 of the seeded 10-fold split of all 25,297 JARVIS formation-energy train rows (22,767 train /
 2,530 val), and is tested on the 2,811 test rows. It prints the val and test MAE, the epochs
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -32,9 +37,10 @@ from tlrl.io import atomic_write
 from tlrl.model import NN17, activations, copy_weights
 from tlrl.predict import predict_array
 from tlrl.representation import load_source
-from tlrl.train import TrainConfig, fit
+from tlrl.train import TrainConfig, fit, pick_device
 
 Init = Literal["source", "scratch", "tlrl-relu-2"]
+WEIGHT_DECAYS = (0.01, 0.1, 0.3, 1.0, 3.0)  # AdamW's, for TL (quick's rate) and for SC:DL (quick's rate and epochs)
 
 
 def recipes(epochs: int) -> dict[str, tuple[TrainConfig, Init]]:
@@ -43,7 +49,8 @@ def recipes(epochs: int) -> dict[str, tuple[TrainConfig, Init]]:
     ``source``: TL, NN-17 initialised from the source. ``scratch``: SC:DL(EF), for ``epochs``, twice and
     four times as many, at batch 128 and at higher rates, to see what the scratch baseline needs.
     ``tlrl-relu-2``: TL+RL:DL(ReLU) on the source's layer-2 activations, every layer but the first
-    from the source, to see whether the transfer rate suits it too.
+    from the source, to see whether the transfer rate suits it too. ``-wd``: quick's TL and SC:DL
+    and TL+RL recipes with AdamW's weight decay.
     """
     cosine = TrainConfig(lr_schedule="cosine", warmup_epochs=1, max_epochs=epochs, patience=epochs, progress=False)
     bf16 = cosine.with_(batch_size=256, lr=1e-3, precision="bf16")
@@ -67,6 +74,12 @@ def recipes(epochs: int) -> dict[str, tuple[TrainConfig, Init]]:
         f"scratch-{4 * epochs}-bf16": (bf16.with_(max_epochs=4 * epochs, patience=4 * epochs), "scratch"),
         "tlrl-relu-2-lr1e-3": (bf16, "tlrl-relu-2"),
         "tlrl-relu-2-lr5e-4": (bf16.with_(lr=5e-4), "tlrl-relu-2"),
+        **{f"cosine-256-bf16-lr5e-4-wd{wd:g}": (bf16.with_(lr=5e-4, weight_decay=wd), "source")
+           for wd in WEIGHT_DECAYS},
+        **{f"tlrl-relu-2-lr1e-3-wd{wd:g}": (bf16.with_(weight_decay=wd), "tlrl-relu-2") for wd in WEIGHT_DECAYS},
+        **{f"scratch-{n * epochs}-bf16-lr2e-3-wd{wd:g}":
+           (bf16.with_(lr=2e-3, max_epochs=n * epochs, patience=n * epochs, weight_decay=wd), "scratch")
+           for wd in WEIGHT_DECAYS for n in (2, 4)},
     }
 
 
@@ -76,17 +89,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=20, help="epochs of the cosine recipes (default 20)")
     parser.add_argument("--recipes", default=None, help="comma-separated subset of the recipe names")
     parser.add_argument("--out", default=None, help="also write the table as CSV here")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds of each recipe's init and batches")
+    parser.add_argument("--inputs", default=None, help="folder of gpu_check.py prepare's jarvis_ef.npz (no pymatgen)")
+    parser.add_argument("--device", default=None, help="default: cuda, then mps, then cpu")
     parser.add_argument("--data-dir", default=None, help="default: $TLRL_DATA_DIR")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
-    args = parse_args(argv)
-    df = load_dataset("jarvis_formation_energy", data_dir=args.data_dir)
+def jarvis_ef(inputs: str | None, data_dir: str | None) -> tuple[np.ndarray, ...]:
+    """EF and targets of the JARVIS train and test parts, featurized here or read from ``inputs``."""
+    if inputs:
+        with np.load(Path(inputs) / "jarvis_ef.npz") as npz:
+            return npz["X_train"], npz["y_train"], npz["X_test"], npz["y_test"]
+    df = load_dataset("jarvis_formation_energy", data_dir=data_dir)
     train, test = df[df["split"] == "train"], df[df["split"] == "test"]
     X, keep = element_fractions(train["formula"])
     X_test, keep_test = element_fractions(test["formula"])
-    y, y_test = train["target"].to_numpy(np.float32)[keep], test["target"].to_numpy(np.float32)[keep_test]
+    return X, train["target"].to_numpy(np.float32)[keep], X_test, test["target"].to_numpy(np.float32)[keep_test]
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    args = parse_args(argv)
+    X, y, X_test, y_test = jarvis_ef(args.inputs, args.data_dir)
     tr, va = cv_folds(len(X), 10, seed=0)[0]
     source = load_source(args.source)
     chosen = recipes(args.epochs)
@@ -99,19 +123,25 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         Xi, Xi_test = X, X_test
         if init == "tlrl-relu-2":
             Xi, Xi_test = (activations(source.model, features, 2, "relu") for features in (X, X_test))
-        model = NN17(Xi.shape[1], seed=0)
-        if init != "scratch":
-            copy_weights(source.model, model, skip_first=init == "tlrl-relu-2")
-        result = fit(model, Xi[tr], y[tr], Xi[va], y[va], config)
-        test_mae = float(np.mean(np.abs(predict_array(model, Xi_test) - y_test)))
-        epochs = len(result.history)
-        rows.append({"recipe": name, "init": init, "batch": config.batch_size,
-                     "lr": config.lr, "schedule": config.lr_schedule,
-                     "precision": config.precision, "epochs": epochs, "best_epoch": result.best_epoch,
-                     "val_mae": result.best_val_mae, "test_mae": test_mae, "seconds": result.seconds,
-                     "samples_per_s": len(tr) * epochs / result.seconds})
-        print(f"{name}: val {result.best_val_mae:.4f} test {test_mae:.4f} in {result.seconds:.0f} s", flush=True)
-    table = pd.DataFrame(rows)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            model = NN17(Xi.shape[1], seed=seed)
+            if init != "scratch":
+                copy_weights(source.model, model, skip_first=init == "tlrl-relu-2")
+            result = fit(model, Xi[tr], y[tr], Xi[va], y[va], config.with_(seed=seed, device=args.device))
+            test_mae = float(np.mean(np.abs(predict_array(model, Xi_test) - y_test)))
+            epochs = len(result.history)
+            rows.append({"recipe": name, "init": init, "source": source.ref if init != "scratch" else "",
+                         "device": str(pick_device(args.device)), "seed": seed, "batch": config.batch_size,
+                         "lr": config.lr, "weight_decay": config.weight_decay, "schedule": config.lr_schedule,
+                         "precision": result.config["precision"], "epochs": epochs, "best_epoch": result.best_epoch,
+                         "val_mae": result.best_val_mae, "test_mae": test_mae, "seconds": result.seconds,
+                         "samples_per_s": len(tr) * epochs / result.seconds})
+            print(f"{name} seed {seed}: val {result.best_val_mae:.4f} test {test_mae:.4f} in {result.seconds:.0f} s",
+                  flush=True)
+            table = pd.DataFrame(rows)
+            if args.out:  # after every fit, so a run cut short keeps what it measured
+                with atomic_write(args.out) as tmp:
+                    table.to_csv(tmp, index=False)
     first = table.iloc[0]
     table["speed_vs_first"] = table["samples_per_s"] / first["samples_per_s"]
     table["test_minus_first"] = table["test_mae"] - first["test_mae"]
@@ -120,7 +150,6 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         with atomic_write(args.out) as tmp:
             table.to_csv(tmp, index=False)
     return table
-
 
 if __name__ == "__main__":
     main()

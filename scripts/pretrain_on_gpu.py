@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> None:
         split = SourceSplit(meta["data"], *(npz[name] for name in ARRAYS), meta["rows"])
     quick = get_profile("quick")
     recipe = quick.pretrain_continue.with_(max_epochs=args.epochs, patience=args.epochs, lr=args.lr,
-                                           batch_size=args.batch, precision=args.precision, progress=False)
+                                           batch_size=args.batch, precision=args.precision,
+                                           weight_decay=args.weight_decay, progress=False)
     _, card = train_source(args.out, split, quick.with_(pretrain_continue=recipe), meta["seed"], args.init_from,
                            dropout=args.dropout)
     print(f"OQMD val {card['val_mae']:.4f} test {card['test_mae']:.4f}, best epoch {card['best_epoch']} of "
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     go.add_argument("--lr", type=float, required=True)
     go.add_argument("--batch", type=int, default=512)
     go.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    go.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay")
     go.add_argument("--dropout", action="store_true", help="train with ElemNet's dropout rates")
     args = parser.parse_args(argv)
     if args.command == "prepare":

@@ -9,7 +9,7 @@ import torch
 
 from tlrl import checkpoint
 from tlrl.errors import TlrlError
-from tlrl.pretrain import pretrain, source_split, train_source
+from tlrl.pretrain import history, pretrain, source_split, stages, train_source
 from tlrl.profiles import get_profile
 
 
@@ -23,6 +23,15 @@ def test_a_second_stage_starts_from_the_first_and_keeps_its_card(tiny_source, da
     assert not torch.equal(start.layers[5].weight, model.layers[5].weight)  # it trained on
     # one epoch on from the first stage's weights beats the first stage's 2 epochs from scratch
     assert card["val_mae"] < first["val_mae"]
+
+    # the chapter's view of the card: both stages, first to last, and one learning curve across them
+    table = stages(card)
+    assert list(table.index) == [1, 2] and list(table["epochs"]) == [2, 1] and list(table["device"]) == ["cpu"] * 2
+    assert list(table["test MAE"]) == [first["test_mae"], card["test_mae"]]
+    assert list(table["learning rate"]) == [first["train_config"]["lr"], card["train_config"]["lr"]]
+    curve = history(card)
+    assert list(curve["epoch"]) == [1, 2, 3] and list(curve["stage"]) == [1, 1, 2]
+    assert list(curve["val_mae"]) == first["history"]["val_mae"] + card["history"]["val_mae"]
 
 
 def test_a_restart_needs_the_same_split(tiny_source, data_dir, tmp_path):

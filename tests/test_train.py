@@ -51,6 +51,18 @@ def _assert_history_close(a: pd.DataFrame, b: pd.DataFrame) -> None:
     np.testing.assert_allclose(a[["train_mae", "val_mae"]], b[["train_mae", "val_mae"]], rtol=RTOL, atol=ATOL)
 
 
+def test_weight_decay_trains_with_adamw_and_pulls_the_weights_toward_zero(ef, fitted):
+    X, y = ef
+    plain, _ = fitted
+    model = NN17(86, seed=0)
+    result = fit(model, X[:200], y[:200], X[200:], y[200:], CFG.with_(weight_decay=30.0))
+    assert result.config["weight_decay"] == 30.0
+    # decoupled decay shrinks every weight by (1 - lr * wd) = 3 % a step, over 6 steps here
+    norm = [sum(float(p.norm() ** 2) for p in m.parameters()) for m in (model, plain)]
+    assert norm[0] < 0.9 * norm[1]
+    assert np.isfinite(result.history["val_mae"]).all()
+
+
 def test_pick_device():
     assert pick_device("cpu") == torch.device("cpu")
     assert pick_device(None).type in ("cpu", "cuda", "mps")

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import torch
 
 from tlrl import checkpoint
 from tlrl.data import filter_outliers, load_dataset
@@ -14,7 +16,7 @@ from tlrl.featurize import element_fractions
 from tlrl.model import NN17
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
-from tlrl.train import fit
+from tlrl.train import fit, pick_device
 
 
 def split_train_val_test(n: int, seed: int, fractions=(0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:
@@ -111,10 +113,55 @@ def train_source(
         "val_mae": result.best_val_mae,
         "test_mae": test_mae,
         "seconds": result.seconds,
+        "device": device_name(pick_device(config.device)),
     }
     if earlier is not None:
         card["init_from"] = {k: earlier.get(k) for k in
                              ("profile", "train_config", "history", "best_epoch", "val_mae", "test_mae", "seconds",
-                              "init_from")}
+                              "device", "init_from")}
     checkpoint.save(model, out_dir, card)
     return model, card
+
+
+def device_name(device: torch.device) -> str:
+    """``cpu``, or the device type with the GPU's name (``cuda: NVIDIA H200``)."""
+    return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
+
+
+def _chain(card: dict) -> list[dict]:
+    """The stages of a source card, first to last: each ``init_from`` holds the stage before."""
+    chain = []
+    while card:
+        chain.append(card)
+        card = card.get("init_from")
+    return chain[::-1]
+
+
+def stages(card: dict) -> pd.DataFrame:
+    """The training stages of a source card, first to last: each one's recipe, epochs, MAEs and minutes.
+
+    A card made with ``init_from`` keeps the stage it restarted from under that key, and so on back.
+    """
+    rows = []
+    for stage in _chain(card):
+        config = stage.get("train_config") or {}
+        rows.append({
+            "epochs": len(stage["history"]["epoch"]), "best epoch": stage.get("best_epoch"),
+            "batch size": config.get("batch_size"), "learning rate": config.get("lr"),
+            "schedule": config.get("lr_schedule"), "precision": config.get("precision") or "fp32",
+            "weight decay": config.get("weight_decay", 0.0), "device": stage.get("device", "not recorded"),
+            "validation MAE": stage.get("val_mae"), "test MAE": stage.get("test_mae"),
+            "minutes": (stage.get("seconds") or float("nan")) / 60,
+        })
+    return pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1, name="stage"))
+
+
+def history(card: dict) -> pd.DataFrame:
+    """The learning curves of all stages of a source card, one after another: stage, epoch (counted
+    over all stages), train_mae, val_mae."""
+    parts, done = [], 0
+    for k, stage in enumerate(_chain(card), 1):
+        part = pd.DataFrame(stage["history"])
+        parts.append(part.assign(stage=k, epoch=part["epoch"] + done))
+        done += len(part)
+    return pd.concat(parts, ignore_index=True)[["stage", "epoch", "train_mae", "val_mae"]]

@@ -53,6 +53,8 @@ class TrainConfig:
     # "bf16": the training forward runs under bfloat16 autocast (weights, Adam, output layer
     # and validation stay fp32). Chosen per profile by measurement (benchmarks/bench_recipe.py).
     precision: Literal["fp32", "bf16"] = "fp32"
+    # decoupled weight decay (AdamW) when above 0; the paper's Adam has none
+    weight_decay: float = 0.0
     # on CUDA, replay each full training step as a CUDA graph (benchmarks/gpu_check.py measures it);
     # it changes speed, not the maths. Ignored elsewhere and with dropout.
     cuda_graph: bool = True
@@ -355,7 +357,9 @@ class _StackedTrainer:
         trainable = [p for p in params if p.requires_grad]
         # The fused kernel is ~10x faster than the per-tensor loop on CPU, and same maths.
         fused = self.device.type in ("cpu", "cuda")
-        return torch.optim.Adam(trainable, lr=self.cfg.lr, eps=self.cfg.eps, fused=fused, capturable=self.graphs)
+        adam = torch.optim.AdamW if self.cfg.weight_decay else torch.optim.Adam
+        return adam(trainable, lr=self.cfg.lr, eps=self.cfg.eps, weight_decay=self.cfg.weight_decay, fused=fused,
+                    capturable=self.graphs)
 
     def run(self) -> list[FitResult]:
         cfg = self.cfg
