@@ -151,7 +151,7 @@ def stages(card: dict) -> pd.DataFrame:
             "schedule": config.get("lr_schedule"), "precision": config.get("precision") or "fp32",
             "weight decay": config.get("weight_decay", 0.0), "device": stage.get("device", "not recorded"),
             "validation MAE": stage.get("val_mae"), "test MAE": stage.get("test_mae"),
-            "minutes": (stage.get("seconds") or float("nan")) / 60,
+            "minutes": round((stage.get("seconds") or float("nan")) / 60, 1),
         })
     return pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1, name="stage"))
 
