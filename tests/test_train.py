@@ -58,7 +58,7 @@ def test_weight_decay_trains_with_adamw_and_pulls_the_weights_toward_zero(ef, fi
     result = fit(model, X[:200], y[:200], X[200:], y[200:], CFG.with_(weight_decay=30.0))
     assert result.config["weight_decay"] == 30.0
     # decoupled decay shrinks every weight by (1 - lr * wd) = 3 % a step, over 6 steps here
-    norm = [sum(float(p.norm() ** 2) for p in m.parameters()) for m in (model, plain)]
+    norm = [sum(float(p.detach().norm() ** 2) for p in m.parameters()) for m in (model, plain)]
     assert norm[0] < 0.9 * norm[1]
     assert np.isfinite(result.history["val_mae"]).all()
 
