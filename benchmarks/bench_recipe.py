@@ -24,20 +24,19 @@ from __future__ import annotations
 
 import argparse
 import platform
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
+from gpu_check import jarvis_ef, load_inputs
 
-from tlrl.data import cv_folds, load_dataset
-from tlrl.featurize import element_fractions
+from tlrl.data import cv_folds
 from tlrl.io import atomic_write
 from tlrl.model import NN17, activations, copy_weights
 from tlrl.predict import predict_array
 from tlrl.representation import load_source
-from tlrl.train import TrainConfig, fit, pick_device
+from tlrl.train import TrainConfig, device_name, fit, pick_device
 
 Init = Literal["source", "scratch", "tlrl-relu-2"]
 WEIGHT_DECAYS = (0.01, 0.1, 0.3, 1.0, 3.0)  # AdamW's, for TL (quick's rate) and for SC:DL (quick's rate and epochs)
@@ -96,21 +95,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def jarvis_ef(inputs: str | None, data_dir: str | None) -> tuple[np.ndarray, ...]:
-    """EF and targets of the JARVIS train and test parts, featurized here or read from ``inputs``."""
-    if inputs:
-        with np.load(Path(inputs) / "jarvis_ef.npz") as npz:
-            return npz["X_train"], npz["y_train"], npz["X_test"], npz["y_test"]
-    df = load_dataset("jarvis_formation_energy", data_dir=data_dir)
-    train, test = df[df["split"] == "train"], df[df["split"] == "test"]
-    X, keep = element_fractions(train["formula"])
-    X_test, keep_test = element_fractions(test["formula"])
-    return X, train["target"].to_numpy(np.float32)[keep], X_test, test["target"].to_numpy(np.float32)[keep_test]
-
-
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
-    X, y, X_test, y_test = jarvis_ef(args.inputs, args.data_dir)
+    data = load_inputs(args.inputs) if args.inputs else jarvis_ef(args.data_dir)
+    X, y, X_test, y_test = (data[k] for k in ("X_train", "y_train", "X_test", "y_test"))
     tr, va = cv_folds(len(X), 10, seed=0)[0]
     source = load_source(args.source)
     chosen = recipes(args.epochs)
@@ -131,7 +119,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             test_mae = float(np.mean(np.abs(predict_array(model, Xi_test) - y_test)))
             epochs = len(result.history)
             rows.append({"recipe": name, "init": init, "source": source.ref if init != "scratch" else "",
-                         "device": str(pick_device(args.device)), "seed": seed, "batch": config.batch_size,
+                         "device": device_name(pick_device(args.device)), "seed": seed, "batch": config.batch_size,
                          "lr": config.lr, "weight_decay": config.weight_decay, "schedule": config.lr_schedule,
                          "precision": result.config["precision"], "epochs": epochs, "best_epoch": result.best_epoch,
                          "val_mae": result.best_val_mae, "test_mae": test_mae, "seconds": result.seconds,
@@ -139,17 +127,21 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             print(f"{name} seed {seed}: val {result.best_val_mae:.4f} test {test_mae:.4f} in {result.seconds:.0f} s",
                   flush=True)
             table = pd.DataFrame(rows)
-            if args.out:  # after every fit, so a run cut short keeps what it measured
-                with atomic_write(args.out) as tmp:
-                    table.to_csv(tmp, index=False)
+            save(table, args.out)  # after every fit, so a run cut short keeps what it measured
     first = table.iloc[0]
     table["speed_vs_first"] = table["samples_per_s"] / first["samples_per_s"]
     table["test_minus_first"] = table["test_mae"] - first["test_mae"]
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    if args.out:
-        with atomic_write(args.out) as tmp:
-            table.to_csv(tmp, index=False)
+    save(table, args.out)
     return table
+
+
+def save(table: pd.DataFrame, out: str | None) -> None:
+    """The table as CSV at ``out`` (atomically), when one is given."""
+    if out:
+        with atomic_write(out) as tmp:
+            table.to_csv(tmp, index=False)
+
 
 if __name__ == "__main__":
     main()

@@ -56,11 +56,13 @@ TOLERANCE = 0.005  # eV/atom of validation MAE between devices
 FIXED_FITS = {"SC:DL(EF)": 1, "SC:DL(PA)": 1, "TL:Fine-Tune": 1, "RL:Freezing": 1}
 SWEEP_FITS = {"RL:DL(ReLU)": 15, "RL:DL(Dense)": 15, "TL+RL:DL(ReLU)": 15, "TL+RL:DL(Dense)": 15}
 OURS_FITS = {"TL:Freeze(k)+Fine-Tune": 15}  # not in the paper
+INPUTS = "jarvis_ef.npz"  # what ``prepare`` writes
 EPOCHS_PER_FIT = (300, 600, 1000)  # best epoch + patience 200: the range the projection spans
 
 
-def prepare(out: Path, data_dir: str | None, rows: int | None) -> None:
-    """EF matrices and targets of the JARVIS train and test parts (a seeded slice with ``rows``)."""
+def jarvis_ef(data_dir: str | None, rows: int | None = None) -> dict[str, np.ndarray]:
+    """EF matrices and targets of the JARVIS train and test parts (a seeded slice of each with ``rows``):
+    X_train, y_train, X_test, y_test. Needs pymatgen."""
     from tlrl.data import load_dataset
     from tlrl.featurize import element_fractions
 
@@ -72,9 +74,21 @@ def prepare(out: Path, data_dir: str | None, rows: int | None) -> None:
             part = part.sample(n=min(rows, len(part)), random_state=0)
         X, keep = element_fractions(part["formula"])
         parts[f"X_{split}"], parts[f"y_{split}"] = X, part["target"].to_numpy(np.float32)[keep]
+    return parts
+
+
+def load_inputs(inputs: str | Path) -> dict[str, np.ndarray]:
+    """What ``prepare`` wrote into ``inputs``: the arrays of ``jarvis_ef``."""
+    with np.load(Path(inputs) / INPUTS) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def prepare(out: Path, data_dir: str | None, rows: int | None) -> None:
+    """Write ``jarvis_ef`` into ``out``, for a machine without pymatgen."""
+    parts = jarvis_ef(data_dir, rows)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "jarvis_ef.npz", **parts)
-    print(f"{out / 'jarvis_ef.npz'}: {len(parts['X_train'])} train, {len(parts['X_test'])} test rows")
+    np.savez_compressed(out / INPUTS, **parts)
+    print(f"{out / INPUTS}: {len(parts['X_train'])} train, {len(parts['X_test'])} test rows")
 
 
 def _sync(device: torch.device) -> None:
@@ -326,8 +340,7 @@ def projection(speed: dict, source_train_rows: int) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     device = pick_device(args.device)
-    with np.load(Path(args.inputs) / "jarvis_ef.npz") as npz:
-        data = {k: npz[k] for k in npz.files}
+    data = load_inputs(args.inputs)
     folds = cv_folds(len(data["X_train"]), 10, seed=0)
     sections = args.sections.split(",")
     unknown = set(sections) - set(SECTIONS)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from tlrl import checkpoint
 from tlrl.data import filter_outliers, load_dataset
@@ -16,7 +15,7 @@ from tlrl.featurize import element_fractions
 from tlrl.model import NN17
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
-from tlrl.train import fit, pick_device
+from tlrl.train import device_name, fit, pick_device
 
 
 def split_train_val_test(n: int, seed: int, fractions=(0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:
@@ -121,11 +120,6 @@ def train_source(
                               "device", "init_from")}
     checkpoint.save(model, out_dir, card)
     return model, card
-
-
-def device_name(device: torch.device) -> str:
-    """``cpu``, or the device type with the GPU's name (``cuda: NVIDIA H200``)."""
-    return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
 
 
 def _chain(card: dict) -> list[dict]:

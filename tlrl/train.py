@@ -93,6 +93,11 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def device_name(device: torch.device) -> str:
+    """``cpu``, or the device type with the GPU's name (``cuda: NVIDIA H200``)."""
+    return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
+
+
 def supports_bf16(device: torch.device) -> bool:
     """Whether bf16 autocast runs natively: on CPUs, and on CUDA GPUs from Ampere (compute capability 8.0).
 
