@@ -2,7 +2,7 @@
 
 Run by hand, in two steps, because the GPU machine may lack pymatgen (which the features need)::
 
-    # here: EF of all JARVIS formation-energy rows into a git-ignored folder, then the CPU reference
+    # here: EF and PA of all JARVIS formation-energy rows into a git-ignored folder, then the CPU reference
     TLRL_DATA_DIR=../shared/data .venv/bin/python benchmarks/gpu_check.py prepare --out artifacts/gpu_inputs
     .venv/bin/python benchmarks/gpu_check.py run --inputs artifacts/gpu_inputs --device cpu \
         --sections correctness --out results/gpu/cpu.json
@@ -56,39 +56,38 @@ TOLERANCE = 0.005  # eV/atom of validation MAE between devices
 FIXED_FITS = {"SC:DL(EF)": 1, "SC:DL(PA)": 1, "TL:Fine-Tune": 1, "RL:Freezing": 1}
 SWEEP_FITS = {"RL:DL(ReLU)": 15, "RL:DL(Dense)": 15, "TL+RL:DL(ReLU)": 15, "TL+RL:DL(Dense)": 15}
 OURS_FITS = {"TL:Freeze(k)+Fine-Tune": 15}  # not in the paper
-INPUTS = "jarvis_ef.npz"  # what ``prepare`` writes
+FEATURES = ("ef", "pa")  # what ``prepare`` writes: jarvis_ef.npz, jarvis_pa.npz
 EPOCHS_PER_FIT = (300, 600, 1000)  # best epoch + patience 200: the range the projection spans
 
 
-def jarvis_ef(data_dir: str | None, rows: int | None = None) -> dict[str, np.ndarray]:
-    """EF matrices and targets of the JARVIS train and test parts (a seeded slice of each with ``rows``):
-    X_train, y_train, X_test, y_test. Needs pymatgen."""
-    from tlrl.data import load_dataset
-    from tlrl.featurize import element_fractions
+def jarvis_features(data_dir: str | None, rows: int | None = None, kind: str = "ef") -> dict[str, np.ndarray]:
+    """EF or PA matrices and targets of the JARVIS train and test parts (a seeded slice of each with
+    ``rows``): X_train, y_train, X_test, y_test, as the benchmark builds them. Needs pymatgen (and
+    matminer for PA)."""
+    from tlrl.data import default_cache_dir, load_dataset
+    from tlrl.methods import base_features
 
     df = load_dataset("jarvis_formation_energy", data_dir=data_dir)
-    parts = {}
-    for split in ("train", "test"):
-        part = df[df["split"] == split]
-        if rows:
-            part = part.sample(n=min(rows, len(part)), random_state=0)
-        X, keep = element_fractions(part["formula"])
-        parts[f"X_{split}"], parts[f"y_{split}"] = X, part["target"].to_numpy(np.float32)[keep]
-    return parts
+    parts = [df[df["split"] == split] for split in ("train", "test")]
+    if rows:
+        parts = [part.sample(n=min(rows, len(part)), random_state=0) for part in parts]
+    X_train, y_train, X_test, y_test, _ = base_features(*parts, kind, default_cache_dir())
+    return {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
 
 
-def load_inputs(inputs: str | Path) -> dict[str, np.ndarray]:
-    """What ``prepare`` wrote into ``inputs``: the arrays of ``jarvis_ef``."""
-    with np.load(Path(inputs) / INPUTS) as npz:
+def load_inputs(inputs: str | Path, kind: str = "ef") -> dict[str, np.ndarray]:
+    """What ``prepare`` wrote into ``inputs`` for ``kind``: the arrays of ``jarvis_features``."""
+    with np.load(Path(inputs) / f"jarvis_{kind}.npz") as npz:
         return {k: npz[k] for k in npz.files}
 
 
 def prepare(out: Path, data_dir: str | None, rows: int | None) -> None:
-    """Write ``jarvis_ef`` into ``out``, for a machine without pymatgen."""
-    parts = jarvis_ef(data_dir, rows)
+    """Write ``jarvis_features`` of each of ``FEATURES`` into ``out``, for a machine without pymatgen."""
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / INPUTS, **parts)
-    print(f"{out / INPUTS}: {len(parts['X_train'])} train, {len(parts['X_test'])} test rows")
+    for kind in FEATURES:
+        parts = jarvis_features(data_dir, rows, kind)
+        np.savez_compressed(out / f"jarvis_{kind}.npz", **parts)
+        print(f"{out / f'jarvis_{kind}.npz'}: {len(parts['X_train'])} train, {len(parts['X_test'])} test rows")
 
 
 def _sync(device: torch.device) -> None:
@@ -379,7 +378,7 @@ def run(args: argparse.Namespace) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    prep = sub.add_parser("prepare", help="write the EF inputs (needs pymatgen and the data)")
+    prep = sub.add_parser("prepare", help="write the EF and PA inputs (needs pymatgen, matminer, the data)")
     prep.add_argument("--out", required=True, type=Path)
     prep.add_argument("--rows", type=int, default=None, help="a seeded slice of each part (default: all rows)")
     prep.add_argument("--data-dir", default=None, help="default: $TLRL_DATA_DIR")

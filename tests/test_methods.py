@@ -249,22 +249,26 @@ def test_each_configuration_trains_at_its_own_learning_rate_and_weight_decay(
     quick = get_profile("quick")
     lrs = {slug: methods.training_profile(m, quick).train.lr for slug, m in METHODS.items() if m.learner == "nn17"}
     assert lrs["tl-finetune"] == lrs["tl-freeze"] == quick.transfer_lr < quick.train.lr
-    assert lrs["sc-dl-ef"] == lrs["sc-dl-pa"] == quick.scratch_lr > quick.train.lr
+    assert lrs["sc-dl-pa"] == quick.scratch_lr > quick.train.lr
+    assert lrs["sc-dl-ef"] == quick.scratch_ef_train["lr"] != quick.scratch_lr
     assert lrs["tlrl-dl-relu"] == lrs["rl-dl-dense"] == quick.train.lr  # a random first layer: the general rate
     assert methods.training_profile(get_method("sc-dl-ef"), quick).train.max_epochs == quick.scratch_max_epochs
-    decays = {slug: methods.training_profile(m, quick).train.weight_decay for slug, m in METHODS.items()
-              if m.learner == "nn17"}
-    assert decays.pop("sc-dl-ef") == quick.scratch_ef_weight_decay != quick.train.weight_decay
-    assert set(decays.values()) == {quick.train.weight_decay}  # SC:DL(PA) included
+    trains = {slug: methods.training_profile(m, quick).train for slug, m in METHODS.items() if m.learner == "nn17"}
+    ef = trains.pop("sc-dl-ef")
+    assert (ef.weight_decay, ef.batch_size) == (quick.scratch_ef_train["weight_decay"], 128)
+    assert ef.weight_decay != quick.train.weight_decay and ef.batch_size != quick.train.batch_size
+    # SC:DL(PA) included: only SC:DL(EF) takes those
+    assert {(t.weight_decay, t.batch_size) for t in trains.values()} == {(quick.train.weight_decay, 256)}
     full = get_profile("full")
     assert all(methods.training_profile(m, full) == full for m in METHODS.values())
 
     seen = []
     real = methods.fit_many
     monkeypatch.setattr(methods, "fit_many",
-                        lambda *a, **k: seen.append((a[5].lr, a[5].weight_decay)) or real(*a, **k))
-    profile = smoke.with_(transfer_lr=3e-4, scratch_lr=3e-3, scratch_ef_weight_decay=0.5, train__weight_decay=0.05)
+                        lambda *a, **k: seen.append((a[5].lr, a[5].weight_decay, a[5].batch_size)) or real(*a, **k))
+    profile = smoke.with_(transfer_lr=3e-4, scratch_lr=3e-3, scratch_ef_train={"weight_decay": 0.5, "batch_size": 64},
+                          train__weight_decay=0.05)
     run("tl-finetune", jarvis_slice, source=tiny_source, profile=profile)
     run("sc-dl-ef", jarvis_slice, profile=profile)
     run("sc-dl-pa", jarvis_slice, profile=profile)
-    assert seen == [(3e-4, 0.05), (3e-3, 0.5), (3e-3, 0.05)]
+    assert seen == [(3e-4, 0.05, 128), (3e-3, 0.5, 64), (3e-3, 0.05, 128)]

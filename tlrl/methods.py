@@ -88,8 +88,8 @@ def get_method(slug: str) -> Method:
 
 def training_profile(method: Method, profile: Profile) -> Profile:
     """The profile as ``method`` trains with it: the transfer learning rate for the networks that start
-    as the whole source (TL, TL:Freeze), the scratch epochs and learning rate for SC:DL, and the weight
-    decay of SC:DL(EF)."""
+    as the whole source (TL, TL:Freeze), the scratch epochs and learning rate for SC:DL, and SC:DL(EF)'s
+    own settings (``scratch_ef_train``)."""
     if method.learner != "nn17":
         return profile
     if method.init == "source" and profile.transfer_lr:
@@ -97,11 +97,11 @@ def training_profile(method: Method, profile: Profile) -> Profile:
     if method.category != "SC":
         return profile
     changes = {"train__lr": profile.scratch_lr} if profile.scratch_lr else {}
-    if profile.scratch_ef_weight_decay is not None and method.inputs == "ef":
-        changes["train__weight_decay"] = profile.scratch_ef_weight_decay
     if profile.scratch_max_epochs:
         changes.update(train__max_epochs=profile.scratch_max_epochs,
                        train__patience=max(profile.train.patience, profile.scratch_max_epochs))
+    if method.inputs == "ef":
+        changes.update({f"train__{k}": v for k, v in profile.scratch_ef_train.items()})
     return profile.with_(**changes)
 
 

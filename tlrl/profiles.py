@@ -26,9 +26,9 @@ class Profile:
     # than transfer (None: train's); with a cosine schedule the patience grows with the epochs
     scratch_max_epochs: int | None = None
     scratch_lr: float | None = None
-    # AdamW's weight decay of SC:DL(EF); None: train.weight_decay. SC:DL(PA) keeps train's: on its
-    # unscaled attributes decay 1 raised the CV MAE from 0.197 to 0.240 (quick, all folds)
-    scratch_ef_weight_decay: float | None = None
+    # TrainConfig changes for SC:DL(EF) alone, on top of SC:DL's (e.g. {"weight_decay": 1.0}). SC:DL(PA)
+    # keeps SC:DL's: on its unscaled attributes decay 1 raised the CV MAE from 0.197 to 0.240 (quick)
+    scratch_ef_train: dict[str, float] = field(default_factory=dict)
     # peak learning rate of the networks that start as the whole source (TL, TL:Freeze); None: train.lr
     transfer_lr: float | None = None
     halving_epochs: tuple[int, ...] = (2, 5, 10)  # epochs of each successive-halving rung, on fold 0
@@ -53,7 +53,7 @@ class Profile:
         return (
             f"{self.n_folds}-fold CV on {self.max_train_rows or 'all'} train rows, "
             f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, {self.learning_rates} {schedule}, "
-            f"{t.precision}, {self.weight_decays}"
+            f"{t.precision}, {self.scratch_ef_changes}"
             f"{self.epoch_caps}, {t.stopping}; layers {self.layers[0]}–{self.layers[-1]} "
             f"({len(self.layers)}), {search}; AutoML {self.automl_evals} evals over "
             f"{', '.join(self.automl_regressors)}"
@@ -72,12 +72,13 @@ class Profile:
         return f"lr {self.train.lr:g}" + (f" ({', '.join(others)})" if others else "")
 
     @property
-    def weight_decays(self) -> str:
-        """AdamW's weight decay, and SC:DL(EF)'s where it differs (empty without any)."""
-        ours, scratch = self.train.weight_decay, self.scratch_ef_weight_decay
-        if scratch is None or scratch == ours:
-            return f"weight decay {ours:g}, " if ours else ""
-        return (f"weight decay {ours:g} (SC:DL(EF) {scratch:g}), " if ours else f"SC:DL(EF) weight decay {scratch:g}, ")
+    def scratch_ef_changes(self) -> str:
+        """AdamW's weight decay where it is used, and SC:DL(EF)'s own settings (empty without either)."""
+        decay = f"weight decay {self.train.weight_decay:g}, " if self.train.weight_decay else ""
+        if not self.scratch_ef_train:
+            return decay
+        own = ", ".join(f"{k.replace('_size', '').replace('_', ' ')} {v:g}" for k, v in self.scratch_ef_train.items())
+        return f"{decay}SC:DL(EF) {own}, "
 
     def with_(self, **changes) -> Profile:
         """A copy with fields changed; ``train__lr=…`` style keys reach into ``train``."""
@@ -118,10 +119,12 @@ PROFILES: dict[str, Profile] = {
         transfer_lr=5e-4,
         scratch_max_epochs=40,
         scratch_lr=2e-3,
-        # by bench_recipe.py (results/bench_recipe_wd.csv): AdamW's decay 1 lowers SC:DL(EF)'s fold-0 val
-        # MAE from 0.1311 to 0.1279 (3 seeds, H200; CPU 0.1304 to 0.1284); the transfer rows gain nothing
-        # beyond noise from it once the source itself was trained with weight decay, so they keep Adam
-        scratch_ef_weight_decay=1.0,
+        # by bench_recipe.py: AdamW's decay 1 lowers SC:DL(EF)'s fold-0 val MAE from 0.1311 to 0.1279
+        # (results/bench_recipe_wd.csv: 10-fold split, 3 seeds, H200; CPU 0.1304 to 0.1284), and batch 128
+        # at lr 1e-3 lowers it again from 0.1354 to 0.1321 on fold 0 of quick's 5-fold split
+        # (results/bench_recipe_scratch.csv, 3-5 seeds, H200) for 1.4x the CPU time. The transfer rows
+        # gain nothing beyond noise from decay once the source itself was trained with it: they keep Adam
+        scratch_ef_train={"batch_size": 128, "lr": 1e-3, "weight_decay": 1.0},
         layer_search="halving",
         # rungs of 3 and 6 epochs: shorter first rungs (1 or 2 epochs) drop the slow starters, such as
         # RL:DL(Dense) on layer 1, and pick a worse layer than exhaustive CV
