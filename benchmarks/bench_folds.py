@@ -9,10 +9,11 @@ Run by hand, not by pytest::
 Each row runs the benchmark's own protocol (``tlrl.methods.cross_validate`` with the profile's recipe
 for that configuration) on all 25,297 JARVIS train rows with K folds, picks the fold with the lowest
 validation MAE, and tests it and the K-fold ensemble on the 2,811 test rows. More folds give every
-fold model more rows (K = 5: 20,237, K = 10: 22,767) and cost K/5 times the time of K = 5.
+fold model more rows (K = 5: 20,237, K = 10: 22,767); K = 10 costs about 2.25 times the CV time of
+K = 5 (twice the models, each on 12 % more rows).
 Configurations on EF or PA only (no layer search): the prepared inputs hold no activations.
 results/bench_folds.csv: SC:DL(EF) and TL:Fine-Tune under quick, K = 5 and 10, seeds 0-2, on a lent H200
-(seed 0 at K = 5 matches the CPU's results/quick row to 0.0003).
+(seed 0 at K = 5 matches the CPU's results/quick row to 0.0004).
 """
 
 from __future__ import annotations

@@ -52,8 +52,8 @@ def recipes(epochs: int) -> dict[str, tuple[TrainConfig, Init]]:
     four times as many, at batch 128 and at higher rates, to see what the scratch baseline needs.
     ``tlrl-relu-2``: TL+RL:DL(ReLU) on the source's layer-2 activations, every layer but the first
     from the source, to see whether the transfer rate suits it too. ``-wd``: quick's TL and SC:DL
-    and TL+RL recipes with AdamW's weight decay. ``scratch-2x-*``: variations of quick's SC:DL recipe
-    (its epochs, lr 2e-3, decay 1 for EF) in batch, rate, decay, length and ElemNet's dropout
+    and TL+RL recipes with AdamW's weight decay. ``scratch-2x-*``: variations of SC:DL's recipe before
+    session 7 (batch 256, lr 2e-3, twice the epochs, no decay) in batch, rate, decay, length and ElemNet's dropout
     (``scratch-dropout``); with ``--features pa`` they are SC:DL(PA)'s candidates.
     """
     cosine = TrainConfig(lr_schedule="cosine", warmup_epochs=1, max_epochs=epochs, patience=epochs, progress=False)

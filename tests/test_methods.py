@@ -259,6 +259,8 @@ def test_each_configuration_trains_at_its_own_learning_rate_and_weight_decay(
     assert ef.weight_decay != quick.train.weight_decay and ef.batch_size != quick.train.batch_size
     # SC:DL(PA) included: only SC:DL(EF) takes those
     assert {(t.weight_decay, t.batch_size) for t in trains.values()} == {(quick.train.weight_decay, 256)}
+    longer = methods.training_profile(get_method("sc-dl-ef"), quick.with_(scratch_ef_train={"max_epochs": 60})).train
+    assert longer.max_epochs == longer.patience == 60  # a longer cosine run keeps no early stopping
     full = get_profile("full")
     assert all(methods.training_profile(m, full) == full for m in METHODS.values())
 

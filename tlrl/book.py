@@ -122,7 +122,8 @@ def fold_zero(dataset: str | Path, prof: Profile, seed: int, data_dir: str | Pat
     epochs = f"{c.max_epochs}" + (f" (SC:DL {scratch.max_epochs})" if scratch.max_epochs != c.max_epochs else "")
     print(f"fold 0 of {prof.n_folds}: {len(demo.fold_train):,} training rows (of {len(fold_train):,}), "
           f"{len(fold_val):,} validation rows, {len(X_test):,} test rows; batch {c.batch_size}, "
-          f"{prof.learning_rates} ({c.lr_schedule}), up to {epochs} epochs, {c.stopping}")
+          f"{prof.learning_rates} ({c.lr_schedule}), up to {epochs} epochs, {c.stopping}"
+          + (f"; {prof.scratch_ef_settings}" if prof.scratch_ef_train else ""))
     return demo
 
 

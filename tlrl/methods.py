@@ -98,10 +98,11 @@ def training_profile(method: Method, profile: Profile) -> Profile:
         return profile
     changes = {"train__lr": profile.scratch_lr} if profile.scratch_lr else {}
     if profile.scratch_max_epochs:
-        changes.update(train__max_epochs=profile.scratch_max_epochs,
-                       train__patience=max(profile.train.patience, profile.scratch_max_epochs))
+        changes["train__max_epochs"] = profile.scratch_max_epochs
     if method.inputs == "ef":
         changes.update({f"train__{k}": v for k, v in profile.scratch_ef_train.items()})
+    if "train__max_epochs" in changes and "train__patience" not in changes:
+        changes["train__patience"] = max(profile.train.patience, changes["train__max_epochs"])
     return profile.with_(**changes)
 
 

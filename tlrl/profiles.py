@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Literal
+from typing import Any, Literal
 
 from tlrl.automl import DEFAULT_PREPROCESSING, DEFAULT_REGRESSORS
 from tlrl.errors import TlrlError
@@ -28,7 +28,7 @@ class Profile:
     scratch_lr: float | None = None
     # TrainConfig changes for SC:DL(EF) alone, on top of SC:DL's (e.g. {"weight_decay": 1.0}). SC:DL(PA)
     # keeps SC:DL's: on its unscaled attributes decay 1 raised the CV MAE from 0.197 to 0.240 (quick)
-    scratch_ef_train: dict[str, float] = field(default_factory=dict)
+    scratch_ef_train: dict[str, Any] = field(default_factory=dict)
     # peak learning rate of the networks that start as the whole source (TL, TL:Freeze); None: train.lr
     transfer_lr: float | None = None
     halving_epochs: tuple[int, ...] = (2, 5, 10)  # epochs of each successive-halving rung, on fold 0
@@ -50,13 +50,14 @@ class Profile:
             f"successive halving on fold 0 ({'/'.join(map(str, self.halving_epochs))} epochs per rung, "
             f"best 1/{self.halving_eta} go on)")
         schedule = f"warm-up {t.warmup_epochs} + {t.lr_schedule}" if t.warmup_epochs else t.lr_schedule
+        decay = f"weight decay {t.weight_decay:g}, " if t.weight_decay else ""
+        scratch_ef = f"{self.scratch_ef_settings}; " if self.scratch_ef_train else ""
         return (
             f"{self.n_folds}-fold CV on {self.max_train_rows or 'all'} train rows, "
             f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, {self.learning_rates} {schedule}, "
-            f"{t.precision}, {self.scratch_ef_changes}"
-            f"{self.epoch_caps}, {t.stopping}; layers {self.layers[0]}–{self.layers[-1]} "
-            f"({len(self.layers)}), {search}; AutoML {self.automl_evals} evals over "
-            f"{', '.join(self.automl_regressors)}"
+            f"{t.precision}, {decay}{self.epoch_caps}, {t.stopping}; {scratch_ef}"
+            f"layers {self.layers[0]}–{self.layers[-1]} ({len(self.layers)}), {search}; "
+            f"AutoML {self.automl_evals} evals over {', '.join(self.automl_regressors)}"
         )
 
     @property
@@ -72,13 +73,13 @@ class Profile:
         return f"lr {self.train.lr:g}" + (f" ({', '.join(others)})" if others else "")
 
     @property
-    def scratch_ef_changes(self) -> str:
-        """AdamW's weight decay where it is used, and SC:DL(EF)'s own settings (empty without either)."""
-        decay = f"weight decay {self.train.weight_decay:g}, " if self.train.weight_decay else ""
+    def scratch_ef_settings(self) -> str:
+        """SC:DL(EF)'s own training settings, e.g. "SC:DL(EF) at batch 128, weight decay 1" (empty without)."""
         if not self.scratch_ef_train:
-            return decay
-        own = ", ".join(f"{k.replace('_size', '').replace('_', ' ')} {v:g}" for k, v in self.scratch_ef_train.items())
-        return f"{decay}SC:DL(EF) {own}, "
+            return ""
+        own = [f"{k.replace('_size', '').replace('_', ' ')} {v:g}" if isinstance(v, int | float) and not isinstance(
+            v, bool) else f"{k.replace('_', ' ')} {v}" for k, v in self.scratch_ef_train.items()]
+        return f"SC:DL(EF) at {', '.join(own)}"
 
     def with_(self, **changes) -> Profile:
         """A copy with fields changed; ``train__lr=…`` style keys reach into ``train``."""
