@@ -25,9 +25,8 @@ import numpy as np
 import pandas as pd
 from gpu_check import load_inputs
 
-from tlrl.io import atomic_write
-from tlrl.methods import Inputs, cross_validate, get_method, training_profile
-from tlrl.predict import predict_array
+from tlrl.io import write_csv
+from tlrl.methods import Inputs, cross_validate, fold_tests, get_method, training_profile
 from tlrl.profiles import get_profile
 from tlrl.representation import load_source
 from tlrl.train import device_name, pick_device
@@ -43,6 +42,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--device", default=None, help="default: cuda, then mps, then cpu")
     parser.add_argument("--out", default=None, help="also write the table as CSV here")
     args = parser.parse_args(argv)
+    device = device_name(pick_device(args.device))
     rows = []
     for slug in args.methods.split(","):
         method = get_method(slug)
@@ -56,18 +56,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             for seed in (int(v) for v in args.seeds.split(",")):
                 start = time.perf_counter()
                 models, maes, _ = cross_validate(method, inputs, source, base.with_(n_folds=k), seed)
-                preds = np.stack([predict_array(model, inputs.X_test) for model in models])
-                best = int(np.argmin(maes))
+                best, _, test_mae, test_mae_ensemble = fold_tests(models, maes, inputs)
                 n_fold_train = len(inputs.X_train) * (k - 1) // k
                 rows.append({"method": slug, "folds": k, "seed": seed, "fold_train_rows": n_fold_train,
                              "cv_mae": float(np.mean(maes)), "cv_std": float(np.std(maes)), "best_fold": best,
-                             "test_mae": float(np.mean(np.abs(preds[best] - inputs.y_test))),
-                             "test_mae_ensemble": float(np.mean(np.abs(preds.mean(0) - inputs.y_test))),
-                             "seconds": time.perf_counter() - start, "device": device_name(pick_device(args.device))})
+                             "test_mae": test_mae, "test_mae_ensemble": test_mae_ensemble,
+                             "seconds": time.perf_counter() - start, "device": device})
                 print({key: round(v, 4) if isinstance(v, float) else v for key, v in rows[-1].items()}, flush=True)
                 if args.out:
-                    with atomic_write(args.out) as tmp:
-                        pd.DataFrame(rows).to_csv(tmp, index=False)
+                    write_csv(args.out, pd.DataFrame(rows))
     table = pd.DataFrame(rows)
     print(table.groupby(["method", "folds"])[["cv_mae", "test_mae", "test_mae_ensemble", "seconds"]].mean()
           .to_string(float_format=lambda v: f"{v:.4f}"))

@@ -21,7 +21,7 @@ import time
 
 import pandas as pd
 
-from tlrl.io import atomic_write
+from tlrl.io import write_csv
 from tlrl.methods import run
 from tlrl.profiles import get_profile
 
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     table = pd.concat(tables, ignore_index=True)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.out:
-        with atomic_write(args.out) as tmp:
-            table.to_csv(tmp, index=False)
+        write_csv(args.out, table)
     return table
 
 

@@ -35,7 +35,7 @@ import torch
 from gpu_check import jarvis_features, load_inputs
 
 from tlrl.data import cv_folds
-from tlrl.io import atomic_write
+from tlrl.io import write_csv
 from tlrl.model import NN17, activations, copy_weights
 from tlrl.predict import predict_array
 from tlrl.representation import load_source
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     tr, va = cv_folds(len(X), args.folds, seed=0)[0]
     print(f"fold 0: {len(tr)} train / {len(va)} val / {len(X_test)} test rows; {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}; source {source.ref}")
+    device = device_name(pick_device(args.device))
     rows = []
     for name, (config, init) in chosen.items():
         Xi, Xi_test = X, X_test
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             epochs = len(result.history)
             rows.append({"recipe": name, "features": args.features, "folds": args.folds, "init": init,
                          "source": "" if init.startswith("scratch") else source.ref,
-                         "device": device_name(pick_device(args.device)), "seed": seed, "batch": config.batch_size,
+                         "device": device, "seed": seed, "batch": config.batch_size,
                          "lr": config.lr, "weight_decay": config.weight_decay, "schedule": config.lr_schedule,
                          "precision": result.config["precision"], "epochs": epochs, "best_epoch": result.best_epoch,
                          "val_mae": result.best_val_mae, "test_mae": test_mae, "seconds": result.seconds,
@@ -167,20 +168,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             print(f"{name} seed {seed}: val {result.best_val_mae:.4f} test {test_mae:.4f} in {result.seconds:.0f} s",
                   flush=True)
             table = pd.DataFrame(rows)
-            save(table, args.out)  # after every fit, so a run cut short keeps what it measured
+            if args.out:  # after every fit, so a run cut short keeps what it measured
+                write_csv(args.out, table)
     first = table.iloc[0]
     table["speed_vs_first"] = table["samples_per_s"] / first["samples_per_s"]
     table["test_minus_first"] = table["test_mae"] - first["test_mae"]
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    save(table, args.out)
+    if args.out:
+        write_csv(args.out, table)
     return table
-
-
-def save(table: pd.DataFrame, out: str | None) -> None:
-    """The table as CSV at ``out`` (atomically), when one is given."""
-    if out:
-        with atomic_write(out) as tmp:
-            table.to_csv(tmp, index=False)
 
 
 if __name__ == "__main__":

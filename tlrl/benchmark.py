@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tlrl.io import atomic_write, write_json
+from tlrl.io import atomic_write, write_csv, write_json
 from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method, run
 from tlrl.profiles import Profile, get_profile
 from tlrl.provenance import check_results_dir
@@ -90,8 +90,7 @@ def write_summaries(out_dir: str | Path) -> pd.DataFrame:
     results = results_table(runs)
     sweep = pd.DataFrame([row for r in runs for row in r["sweep"]], columns=SWEEP_COLUMNS)
     for name, frame in (("results.csv", results), ("sweep.csv", sweep)):
-        with atomic_write(out / name) as tmp:
-            frame.to_csv(tmp, index=False)
+        write_csv(out / name, frame)
     paired = paired_difference(results)
     if paired is not None:
         write_json(out / "paired.json", paired)

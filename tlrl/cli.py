@@ -15,7 +15,7 @@ import pandas as pd
 
 from tlrl import __version__
 from tlrl.errors import TlrlError
-from tlrl.io import atomic_write, check_writable, same_file
+from tlrl.io import atomic_write, check_writable, same_file, write_csv
 from tlrl.methods import METHODS
 from tlrl.profiles import PROFILES
 
@@ -134,8 +134,7 @@ def _predict(args: argparse.Namespace) -> None:
     _output_file(args.output, args.input)
     df = read_table(Path(args.input), args.formula_col, target_col=None)
     preds = predict(args.model_dirs, df["formula"], errors=args.errors)
-    with atomic_write(args.output) as tmp:
-        preds.to_csv(tmp, index=False)
+    write_csv(args.output, preds)
     unusable = int((preds["problem"] != "").sum())
     print(f"wrote {len(preds)} rows to {args.output}" + (f" ({unusable} without a prediction)" if unusable else ""))
 

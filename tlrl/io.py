@@ -10,10 +10,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tlrl.errors import TlrlError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -124,6 +128,12 @@ def json_safe(obj: object) -> object:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as CSV without its index, atomically."""
+    with atomic_write(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def write_json(path: str | Path, obj: object) -> None:

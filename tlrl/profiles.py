@@ -77,9 +77,11 @@ class Profile:
         """SC:DL(EF)'s own training settings, e.g. "SC:DL(EF) at batch 128, weight decay 1" (empty without)."""
         if not self.scratch_ef_train:
             return ""
-        own = [f"{k.replace('_size', '').replace('_', ' ')} {v:g}" if isinstance(v, int | float) and not isinstance(
-            v, bool) else f"{k.replace('_', ' ')} {v}" for k, v in self.scratch_ef_train.items()]
-        return f"SC:DL(EF) at {', '.join(own)}"
+        def setting(key: str, value: Any) -> str:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            return f"{key.removesuffix('_size').replace('_', ' ')} {f'{value:g}' if number else value}"
+
+        return f"SC:DL(EF) at {', '.join(setting(k, v) for k, v in self.scratch_ef_train.items())}"
 
     def with_(self, **changes) -> Profile:
         """A copy with fields changed; ``train__lr=…`` style keys reach into ``train``."""
