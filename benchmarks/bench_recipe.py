@@ -13,7 +13,7 @@ results/bench_recipe.csv holds the precision and batch comparison, results/bench
 learning rates and epochs by how the network starts (``recipes``), results/bench_recipe_wd.csv the
 weight decays (three seeds on a lent H200, then the chosen ones on the CPU), and
 results/bench_recipe_scratch.csv the SC:DL(EF) and SC:DL(PA) candidates on quick's own split
-(``--folds 5``, three to five seeds on a lent H200).
+(``--folds 5``, three to five seeds on a lent H200; then quick's SC:DL(EF) in bf16 against fp32 on the CPU).
 Every recipe trains NN-17 (TL unless its init says otherwise) on the same rows: fold 0
 of the seeded K-fold split of all 25,297 JARVIS formation-energy train rows (K = 10: 22,767 train /
 2,530 val; K = 5: 20,237 / 5,060), and is tested on the 2,811 test rows. It prints the val and test MAE, the epochs
@@ -53,8 +53,8 @@ def recipes(epochs: int) -> dict[str, tuple[TrainConfig, Init]]:
     ``tlrl-relu-2``: TL+RL:DL(ReLU) on the source's layer-2 activations, every layer but the first
     from the source, to see whether the transfer rate suits it too. ``-wd``: quick's TL and SC:DL
     and TL+RL recipes with AdamW's weight decay. ``scratch-2x-*``: variations of SC:DL's recipe before
-    session 7 (batch 256, lr 2e-3, twice the epochs, no decay) in batch, rate, decay, length and ElemNet's dropout
-    (``scratch-dropout``); with ``--features pa`` they are SC:DL(PA)'s candidates.
+    session 7 (batch 256, lr 2e-3, twice the epochs, no decay) in batch, rate, decay, length, precision and
+    ElemNet's dropout (``scratch-dropout``); with ``--features pa`` they are SC:DL(PA)'s candidates.
     """
     cosine = TrainConfig(lr_schedule="cosine", warmup_epochs=1, max_epochs=epochs, patience=epochs, progress=False)
     bf16 = cosine.with_(batch_size=256, lr=1e-3, precision="bf16")
@@ -101,6 +101,7 @@ def scratch_variants(base: TrainConfig) -> dict[str, tuple[TrainConfig, Init]]:
         "wd1-b128-1.5x": wd1.with_(batch_size=128, lr=1.4e-3, max_epochs=n * 3 // 2, patience=n * 3 // 2),
         "wd1-b128-2x": wd1.with_(batch_size=128, lr=1.4e-3, max_epochs=2 * n, patience=2 * n),
         "wd1-b128-lr1e-3": wd1.with_(batch_size=128, lr=1e-3),
+        "wd1-b128-lr1e-3-fp32": wd1.with_(batch_size=128, lr=1e-3, precision="fp32"),
         "wd0.5-b128": base.with_(batch_size=128, lr=1.4e-3, weight_decay=0.5),
         "wd2-b128": base.with_(batch_size=128, lr=1.4e-3, weight_decay=2.0),
         "wd1-b512": wd1.with_(batch_size=512, lr=2.8e-3),
