@@ -255,7 +255,7 @@ def test_each_configuration_trains_at_its_own_learning_rate_and_weight_decay(
     assert methods.training_profile(get_method("sc-dl-ef"), quick).train.max_epochs == quick.scratch_max_epochs
     trains = {slug: methods.training_profile(m, quick).train for slug, m in METHODS.items() if m.learner == "nn17"}
     ef = trains.pop("sc-dl-ef")
-    assert (ef.weight_decay, ef.batch_size) == (quick.scratch_ef_train["weight_decay"], 128)
+    assert (ef.weight_decay, ef.batch_size) == (quick.scratch_ef_train["weight_decay"], 64)
     assert ef.weight_decay != quick.train.weight_decay and ef.batch_size != quick.train.batch_size
     # SC:DL(PA) included: only SC:DL(EF) takes those
     assert {(t.weight_decay, t.batch_size) for t in trains.values()} == {(quick.train.weight_decay, 256)}
