@@ -13,7 +13,8 @@ results/bench_recipe.csv holds the precision and batch comparison, results/bench
 learning rates and epochs by how the network starts (``recipes``), results/bench_recipe_wd.csv the
 weight decays (three seeds on a lent H200, then the chosen ones on the CPU), and
 results/bench_recipe_scratch.csv the SC:DL(EF) and SC:DL(PA) candidates on quick's own split
-(``--folds 5``, three to five seeds on a lent H200; then quick's SC:DL(EF) in bf16 against fp32 on the CPU).
+(``--folds 5``, three to five seeds on a lent H200; then batch 128 at lr 1e-3, quick's SC:DL(EF) recipe
+before batch 64, in bf16 against fp32 on the CPU).
 Every recipe trains NN-17 (TL unless its init says otherwise) on the same rows: fold 0
 of the seeded K-fold split of all 25,297 JARVIS formation-energy train rows (K = 10: 22,767 train /
 2,530 val; K = 5: 20,237 / 5,060), and is tested on the 2,811 test rows. It prints the val and test MAE, the epochs

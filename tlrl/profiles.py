@@ -74,7 +74,7 @@ class Profile:
 
     @property
     def scratch_ef_settings(self) -> str:
-        """SC:DL(EF)'s own training settings, e.g. "SC:DL(EF) at batch 128, weight decay 1" (empty without)."""
+        """SC:DL(EF)'s own training settings, e.g. "SC:DL(EF) at batch 64, weight decay 1" (empty without)."""
         if not self.scratch_ef_train:
             return ""
         def setting(key: str, value: Any) -> str:
