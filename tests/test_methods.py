@@ -58,14 +58,14 @@ def test_automl_methods_plug_into_the_protocol(slug, jarvis_slice, smoke, tmp_pa
 def test_tl_finetune_starts_exactly_at_the_source(tiny_source, smoke):
     m = get_method("tl-finetune")
     source = load_source(tiny_source)
-    (model,) = methods._new_models(m, 86, 1, source, seed=0)
+    (model,) = methods.new_models(m, 86, 1, source, seed=0)
     for a, b in zip(source.model.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)
 
 
 def test_tlrl_copies_everything_but_a_fresh_first_layer(tiny_source, smoke):
     source = load_source(tiny_source)
-    (model,) = methods._new_models(get_method("tlrl-dl-dense"), 512, 1, source, seed=0)
+    (model,) = methods.new_models(get_method("tlrl-dl-dense"), 512, 1, source, seed=0)
     fresh = NN17(512, seed=0)
     assert torch.equal(model.layers[0].weight, fresh.layers[0].weight)
     for src, dst in zip(source.model.layers[1:], model.layers[1:]):
@@ -224,9 +224,10 @@ def test_peer_row_and_paired_difference_in_the_benchmark(jarvis_slice, tiny_sour
     runs = {r["method"]: r for r in benchmark.load_runs(tmp_path)}
     expected = np.subtract(runs["tlrl-dl-relu"]["fold_val_mae"], runs["tl-finetune"]["fold_val_mae"])
     assert np.allclose(paired["diffs"], expected) and np.isclose(paired["mean"], expected.mean())
-    assert paired["verdict"] in ("confirmed", "refuted", "within noise")
+    assert paired["verdict"] in ("lower", "higher", "not distinguishable")
     table = (tmp_path / "table2.md").read_text()
-    assert "Peer: PA + HistGB" in table and paired["verdict"] in table
+    assert "Peer: PA + HistGB" in table and f"TL+RL:DL(ReLU) − TL:Fine-Tune over 2 folds" in table
+    assert paired["verdict"] in table and "refuted" not in table and "standard errors from zero" in table
     assert "0.117 ± 0.005" not in table  # tlrl-dl-dense did not run here, so its paper row is absent
     assert "0.124 ± 0.006" in table  # the paper's TL+RL:DL(ReLU) CV stands beside ours
 
@@ -237,10 +238,10 @@ def test_paired_difference_verdicts():
         return pd.DataFrame([{"method": s, "category": c, "fold_val_mae": f, "cv_mae_mean": np.mean(f),
                               "n_train": 100} for s, c, f in rows])
 
-    assert benchmark.paired_difference(results([0.12, 0.13, 0.11], [0.10, 0.11, 0.09]))["verdict"] == "confirmed"
-    assert benchmark.paired_difference(results([0.10, 0.11, 0.09], [0.12, 0.13, 0.11]))["verdict"] == "refuted"
+    assert benchmark.paired_difference(results([0.12, 0.13, 0.11], [0.10, 0.11, 0.09]))["verdict"] == "lower"
+    assert benchmark.paired_difference(results([0.10, 0.11, 0.09], [0.12, 0.13, 0.11]))["verdict"] == "higher"
     noisy = benchmark.paired_difference(results([0.12, 0.10, 0.11], [0.10, 0.12, 0.11]))
-    assert noisy["verdict"] == "within noise" and np.isclose(noisy["mean"], 0.0)
+    assert noisy["verdict"] == "not distinguishable" and np.isclose(noisy["mean"], 0.0)
 
 
 def test_each_configuration_trains_at_its_own_learning_rate_and_weight_decay(

@@ -56,7 +56,7 @@ def test_training_on_a_prepared_split_is_pretraining(tiny_source, data_dir, tmp_
 
 
 def test_a_source_trained_with_dropout_says_so_and_passes_none_on(data_dir, tmp_path):
-    from tlrl.methods import METHODS, _new_models
+    from tlrl.methods import METHODS, new_models
     from tlrl.representation import load_source
 
     split = source_split(profile="smoke", data_dir=data_dir)
@@ -65,4 +65,4 @@ def test_a_source_trained_with_dropout_says_so_and_passes_none_on(data_dir, tmp_
     assert card["val_mae"] != plain["val_mae"], "dropout changed the training"
     source = load_source(tmp_path / "dropout")
     assert source.model.dropout and json.loads((tmp_path / "dropout" / "card.json").read_text())["dropout"]
-    assert not any(m.dropout for m in _new_models(METHODS["tl-finetune"], 86, 2, source, seed=0))
+    assert not any(m.dropout for m in new_models(METHODS["tl-finetune"], 86, 2, source, seed=0))

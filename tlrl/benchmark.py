@@ -8,18 +8,17 @@ A rerun skips configurations that already have metrics unless ``force=True``.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from tlrl.io import atomic_write, write_csv, write_json
 from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method, run
+from tlrl.paired import RULE, Paired, compare
 from tlrl.profiles import Profile, get_profile
 from tlrl.provenance import check_results_dir
 
@@ -32,6 +31,7 @@ PAPER_CV = {
 }  # fmt: skip
 PAPER_TEST = {"SC": 0.142, "TL/RL": 0.123, "TL+RL": 0.121}
 GROUPS = {"SC": "SC", "TL": "TL/RL", "RL": "TL/RL", "TL+RL": "TL+RL", "peer": "peer"}
+PAPER_NAMES = {slug: m.paper_name for slug, m in METHODS.items()}
 RESULT_COLUMNS = [
     "method", "paper_name", "category", "cv_mae_mean", "cv_mae_std", "fold_val_mae", "best_layer",
     "test_mae", "test_mae_ensemble", "n_train", "n_test", "n_folds", "seconds", "profile", "seed", "reductions",
@@ -124,39 +124,40 @@ def paper_winners() -> dict[str, str]:
 
 
 def compare_folds(results: pd.DataFrame, a: str, b: str) -> dict | None:
-    """Configuration ``a`` against ``b`` fold by fold (both cross-validated on the same folds).
-
-    ``verdict`` is "lower" or "higher" when the mean per-fold difference a − b is more than two
-    standard errors away from zero, else "within noise"; None when the two do not share their folds.
-    """
+    """Configuration ``a`` against ``b`` fold by fold (both cross-validated on the same folds), by the
+    book's paired rule (``tlrl.paired``); None when the two do not share their folds."""
     runs = results.set_index("method")
     if a not in runs.index or b not in runs.index or runs.loc[a, "n_train"] != runs.loc[b, "n_train"]:
         return None
-    fa, fb = (np.asarray(_folds(v), float) for v in runs.loc[[a, b], "fold_val_mae"])
-    if len(fa) != len(fb) or len(fa) < 2:
-        return None
-    diffs = fa - fb
-    mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
-    se = std / math.sqrt(len(diffs))
-    verdict = "lower" if mean + 2 * se < 0 else "higher" if mean - 2 * se > 0 else "within noise"
-    return {"a": a, "b": b, "diffs": diffs.tolist(), "mean": mean, "std": std, "standard_error": se,
-            "folds": len(diffs), "verdict": verdict}
+    paired = compare(a, b, *(_folds(v) for v in runs.loc[[a, b], "fold_val_mae"]))
+    return None if paired is None else paired.as_dict()
 
 
 def paired_difference(results: pd.DataFrame) -> dict | None:
-    """The paper's claim "TL+RL beats TL" as a paired per-fold difference of validation MAEs.
-
-    ``a`` is the better TL+RL configuration by CV, ``b`` is TL:Fine-Tune (``compare_folds``); the
-    verdict is "confirmed" when TL+RL is lower by more than two standard errors, "refuted" when
-    higher by more than two, and "within noise" otherwise.
-    """
+    """The paper's claim "TL+RL beats TL" as a paired per-fold difference of validation MAEs: ``a`` is
+    the better TL+RL configuration by CV, ``b`` is TL:Fine-Tune (``compare_folds``)."""
     tlrl = results[results["category"] == "TL+RL"]
     if tlrl.empty:
         return None
-    paired = compare_folds(results, tlrl.loc[tlrl["cv_mae_mean"].idxmin(), "method"], "tl-finetune")
-    if paired is not None:
-        paired["verdict"] = {"lower": "confirmed", "higher": "refuted"}.get(paired["verdict"], "within noise")
-    return paired
+    return compare_folds(results, tlrl.loc[tlrl["cv_mae_mean"].idxmin(), "method"], "tl-finetune")
+
+
+def compare_seeds(results_dirs: list[str | Path], a: str, b: str) -> dict | None:
+    """``a`` against ``b`` over the folds of several benchmark folders (one seed each), pooled: every
+    seed's folds are its own pairs. Also the best-fold test MAEs, paired over the seeds."""
+    folds_a, folds_b, test_a, test_b = [], [], [], []
+    for d in map(Path, results_dirs):
+        runs = {r["method"]: r for r in load_runs(d)}
+        if a not in runs or b not in runs:
+            continue
+        folds_a += runs[a]["fold_val_mae"]
+        folds_b += runs[b]["fold_val_mae"]
+        test_a.append(runs[a]["test_mae"])
+        test_b.append(runs[b]["test_mae"])
+    folds, test = compare(a, b, folds_a, folds_b), compare(a, b, test_a, test_b)
+    if folds is None:
+        return None
+    return {**folds.as_dict(), "seeds": len(test_a), "test": test.as_dict() if test else None}
 
 
 def _folds(value) -> list[float]:
@@ -189,10 +190,8 @@ def table2(results: pd.DataFrame, paired: dict | None = None) -> str:
               f"fold ensemble {w.test_mae_ensemble:.4f} (paper's winner: {theirs[w.group]}, "
               f"test {PAPER_TEST[w.group]:.3f})" for w in winners.itertuples()]
     if paired is not None:
-        a, b = METHODS[paired["a"]].paper_name, METHODS[paired["b"]].paper_name
-        lines += ["", f"The paper's claim, TL+RL beats TL: {a} − {b}, paired over the {len(paired['diffs'])} "
-                  f"folds: {paired['mean']:+.4f} ± {paired['std']:.4f} eV/atom (mean ± std of the per-fold "
-                  f"difference; standard error {paired['standard_error']:.4f}) — **{paired['verdict']}**."]
+        lines += ["", f"The paper's claim, TL+RL beats TL: {Paired(**paired).sentence(PAPER_NAMES, over='folds')} "
+                  f"(std of the differences {paired['std']:.4f}). The rule: {RULE}."]
     first = results.iloc[0]
     lines += ["", f"Profile `{first.profile}`, seed {first.seed}, {int(first.n_train)} train / {int(first.n_test)} "
               f"test rows. Settings: {first.reductions}.",

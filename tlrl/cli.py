@@ -1,4 +1,4 @@
-"""The ``tlrl`` command line: featurize, pretrain, fit, predict, benchmark.
+"""The ``tlrl`` command line: featurize, pretrain, fit, predict, benchmark, curve.
 
 Every user error ends as one line on stderr, ``tlrl <command>: error: ...``, and exit code 2,
 never a traceback; output paths are checked before any work starts. An interrupt exits with 130.
@@ -33,6 +33,7 @@ examples:
   tlrl fit jarvis_formation_energy --method tl-finetune --profile smoke -o runs/tl
   tlrl predict runs/tl new_formulas.csv -o predictions.csv
   tlrl benchmark jarvis_formation_energy --profile quick -o results/quick
+  tlrl curve my.csv --sizes 100,300,1000 --methods sc-dl-ef,tl-finetune,zero-shot -o results/curve
 
 Run 'tlrl <command> --help' for a command's options."""
 
@@ -150,11 +151,42 @@ def _benchmark(args: argparse.Namespace) -> None:
     print(results[["method", "cv_mae_mean", "cv_mae_std", "best_layer", "test_mae"]].to_string(index=False))
 
 
-def _add_run_options(p: argparse.ArgumentParser, profile: bool = True) -> None:
+def _curve(args: argparse.Namespace) -> None:
+    from tlrl.curve import run_curve, summarize
+
+    _output_folder(args.output)
+    curve = run_curve(
+        _load_input(args), args.output, sizes=args.sizes, methods=args.methods, seeds=args.seeds,
+        profile=args.profile, source=args.source, data_dir=args.data_dir, seeds_at=dict(args.seeds_at),
+        force=args.force,
+    )
+    table = summarize(curve).pivot(index="method", columns="size", values="test_mae")
+    print(f"test MAE (mean over seeds) by training rows:\n{table.round(4).to_string()}")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be integers separated by commas, got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+    return values
+
+
+def _size_seeds(text: str) -> tuple[int, list[int]]:
+    size, sep, seeds = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"must be SIZE=SEEDS such as 10000=0, got {text!r}")
+    return _int_list(size)[0], _int_list(seeds)
+
+
+def _add_run_options(p: argparse.ArgumentParser, profile: bool = True, seed: bool = True) -> None:
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="folder holding the registry datasets (default: $TLRL_DATA_DIR, then the cache/download)")
-    p.add_argument("--seed", type=_seed, default=0,
-                   help=f"seed of the data split, CV folds and weight inits, 0..{SEED_MAX} (default: 0)")
+    if seed:
+        p.add_argument("--seed", type=_seed, default=0,
+                       help=f"seed of the data split, CV folds and weight inits, 0..{SEED_MAX} (default: 0)")
     if profile:
         sizes = "; ".join(f"{name}: {PROFILE_HELP.get(name, '')}" for name in PROFILES)
         p.add_argument("--profile", default="quick", choices=list(PROFILES),
@@ -254,6 +286,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_columns(p)
     _add_run_options(p)
     p.set_defaults(parser=p, func=_benchmark)
+
+    p = sub.add_parser(
+        "curve", help="test MAE against the number of training rows; writes curve.csv, summary.csv, paired.csv",
+        description="The learning curve: for each size and seed, a seeded subsample of the train part (each "
+                    "smaller one inside the larger), a fifth of it held out for validation (best epoch, layer), "
+                    "every method on the same rows, tested on the whole test part. Also three reference lines: "
+                    "the mean predictor, the source model as it is (zero-shot) and the source plus a fitted "
+                    "offset. Each (size, method) is written as soon as it finishes; a rerun resumes.",
+    )
+    p.add_argument("input", metavar="dataset", help="registry name or CSV with a formula and a target column")
+    p.add_argument("--sizes", type=_int_list, default=[100, 300, 1000, 3000, 10000], metavar="N,N,...",
+                   help="training-set sizes, subsampled from the train part (default: 100,300,1000,3000,10000)")
+    p.add_argument("--methods", type=lambda t: t.split(","), default=None, metavar="M,M,...",
+                   help="configurations and reference lines (default: all of them): sc-dl-ef, peer-hgb-pa, "
+                        "tl-finetune, tl-freeze, rl-dl-relu, rl-dl-dense, tlrl-dl-relu, tlrl-dl-dense, mean, "
+                        "zero-shot, offset")
+    p.add_argument("--seeds", type=_int_list, default=[0, 1, 2], metavar="S,S,...",
+                   help="seeds: each gives its own subsample and initialisation (default: 0,1,2)")
+    p.add_argument("--seeds-at", type=_size_seeds, action="append", default=[], metavar="SIZE=S,S",
+                   help="other seeds at one size, e.g. 10000=0 to run one seed where a fit is dear (repeatable)")
+    p.add_argument("--source", default=None, metavar="SOURCE_DIR",
+                   help="source checkpoint (default: the model shipped with tlrl)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="results folder (resumed when it exists)")
+    p.add_argument("--force", action="store_true",
+                   help="rerun finished units; start a folder made with other settings afresh")
+    _add_columns(p)
+    _add_run_options(p, seed=False)
+    p.set_defaults(parser=p, func=_curve, seed=0)
     return parser
 
 

@@ -161,7 +161,9 @@ def build_inputs(
     return Inputs(acts[0], ytr, acts[1], yte, formulas, spec)
 
 
-def _new_models(method: Method, n_inputs: int, n: int, source: Source | None, seed: int, frozen: int = 0):
+def new_models(method: Method, n_inputs: int, n: int, source: Source | None, seed: int, frozen: int = 0):
+    """``n`` fresh NN-17s for ``method``, seeded ``seed * 1000 + k``: from scratch, or copied from the source
+    (all layers, or all but the first), with ``frozen`` hidden layers fixed."""
     models = []
     for k in range(n):
         model = NN17(n_inputs, seed=seed * 1000 + k)
@@ -183,7 +185,7 @@ def cross_validate(
         return _cross_validate_automl(inputs, folds, profile, seed)
     if method.learner == "hgb":
         return _cross_validate_sklearn(lambda X, y: peer_model(seed).fit(X, y), inputs, folds, {})
-    models = _new_models(method, inputs.X_train.shape[1], len(folds), source, seed, frozen)
+    models = new_models(method, inputs.X_train.shape[1], len(folds), source, seed, frozen)
     results = fit_many(
         models, inputs.X_train, inputs.y_train, [tr for tr, _ in folds], [va for _, va in folds],
         profile.train.with_(seed=seed), seeds=[seed * 1000 + k for k in range(len(folds))],

@@ -33,6 +33,11 @@ class Profile:
     transfer_lr: float | None = None
     halving_epochs: tuple[int, ...] = (2, 5, 10)  # epochs of each successive-halving rung, on fold 0
     halving_eta: int = 3  # each rung keeps the best 1/eta of its candidates
+    # the learning curve (tlrl.curve): a fit on a small subsample trains for at least this many optimiser
+    # steps (its epochs grow as its rows shrink)
+    curve_min_steps: int = 500
+    # the curve's grid of layers (and frozen-layer counts) to search; None: ``layers``
+    curve_layers: tuple[int, ...] | None = None
     pretrain: TrainConfig = field(default_factory=TrainConfig)
     # a second, warm-restarted stage from an existing source (``tlrl pretrain --init-from``)
     pretrain_continue: TrainConfig = field(default_factory=TrainConfig)
@@ -108,6 +113,7 @@ PROFILES: dict[str, Profile] = {
         pretrain_rows=3000,
         automl_evals=3,
         automl_trial_timeout=20.0,
+        curve_min_steps=10,
     ),
     "quick": Profile(
         name="quick",
@@ -135,6 +141,9 @@ PROFILES: dict[str, Profile] = {
         # RL:DL(Dense) on layer 1, and pick a worse layer than exhaustive CV
         # (benchmarks/bench_layer_search.py, results/bench_layer_search.csv)
         halving_epochs=(3, 6),
+        # the learning curve searches six layers, not fifteen: its many small fits are dear on a CPU, and the
+        # benchmark's searches chose layers 1-3 (results/quick/sweep.csv)
+        curve_layers=(1, 2, 3, 5, 8, 12),
         pretrain=TrainConfig(
             batch_size=512, lr=6e-4, lr_schedule="cosine", warmup_epochs=1, max_epochs=25, patience=25
         ),

@@ -27,6 +27,8 @@ FILE = "provenance.json"
 # profile fields that change how a run is shown or where it runs, or only the source model, not its results
 _NOT_RESULT_SHAPING = {"progress", "checkpoint_every_s", "device", "cuda_graph", "eval_batch_size", "pretrain",
                        "pretrain_continue", "pretrain_rows"}
+# profile fields that shape only the learning curve's results (tlrl.curve), recorded for its folders alone
+CURVE_FIELDS = {"curve_min_steps", "curve_layers"}
 
 
 def describe(
@@ -35,8 +37,9 @@ def describe(
     seed: int = 0,
     source: str | Path | None = None,
     data_dir: str | Path | None = None,
+    curve: bool = False,
 ) -> dict:
-    """The provenance record of results made with these settings."""
+    """The provenance record of results made with these settings (``curve``: of a learning curve)."""
     df = dataset if isinstance(dataset, pd.DataFrame) else load_dataset(dataset, data_dir, seed=seed)
     content = df[[c for c in ("formula", "target", "split") if c in df.columns]].to_csv(index=False)
     prof = get_profile(profile)
@@ -44,7 +47,7 @@ def describe(
     return json_safe({
         "dataset": {"name": dataset_name(dataset), "sha256": hashlib.sha256(content.encode()).hexdigest(),
                     "rows": len(df)},
-        "profile": {"name": prof.name, "settings": _result_settings(asdict(prof))},
+        "profile": {"name": prof.name, "settings": _result_settings(asdict(prof), set() if curve else CURVE_FIELDS)},
         "seed": seed,
         "source": {"ref": src.ref, "digest": src.digest},
         "tlrl_version": tlrl.__version__,
@@ -59,6 +62,7 @@ def check_results_dir(
     source: str | Path | None = None,
     data_dir: str | Path | None = None,
     force: bool = False,
+    curve: bool = False,
 ) -> dict:
     """Record what produces ``results_dir``, or refuse a folder that holds results of other settings.
 
@@ -68,7 +72,7 @@ def check_results_dir(
     Returns the record.
     """
     out = Path(results_dir)
-    ours = describe(dataset, profile, seed, source, data_dir)
+    ours = describe(dataset, profile, seed, source, data_dir, curve)
     clashes = _clashes(_recorded(out), ours) if (out / FILE).is_file() else _legacy_clashes(out, ours)
     if clashes and not force:
         raise TlrlError(
@@ -88,9 +92,9 @@ def _recorded(out: Path) -> dict:
         raise TlrlError(f"{out / FILE} is unreadable ({exc.__class__.__name__}); delete it or use --force") from None
 
 
-def _result_settings(settings: dict) -> dict:
-    return {k: _result_settings(v) if isinstance(v, dict) else v
-            for k, v in settings.items() if k not in _NOT_RESULT_SHAPING}
+def _result_settings(settings: dict, ignored: set[str]) -> dict:
+    return {k: _result_settings(v, ignored) if isinstance(v, dict) else v
+            for k, v in settings.items() if k not in _NOT_RESULT_SHAPING | ignored}
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
