@@ -226,7 +226,7 @@ def test_peer_row_and_paired_difference_in_the_benchmark(jarvis_slice, tiny_sour
     assert np.allclose(paired["diffs"], expected) and np.isclose(paired["mean"], expected.mean())
     assert paired["verdict"] in ("lower", "higher", "not distinguishable")
     table = (tmp_path / "table2.md").read_text()
-    assert "Peer: PA + HistGB" in table and f"TL+RL:DL(ReLU) − TL:Fine-Tune over 2 folds" in table
+    assert "Peer: PA + HistGB" in table and "TL+RL:DL(ReLU) − TL:Fine-Tune over 2 folds" in table
     assert paired["verdict"] in table and "refuted" not in table and "standard errors from zero" in table
     assert "0.117 ± 0.005" not in table  # tlrl-dl-dense did not run here, so its paper row is absent
     assert "0.124 ± 0.006" in table  # the paper's TL+RL:DL(ReLU) CV stands beside ours
