@@ -65,7 +65,9 @@ def card_problem(card: object) -> str | None:
     n = card.get("n_inputs")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         return f"'n_inputs' must be a positive integer, got {n!r}"
-    spec = card.get("input")
+    if "input" not in card:
+        return None  # a bare model; predict needs it (``predict`` says so)
+    spec = card["input"]
     if not isinstance(spec, dict):
         return f"'input' must be an object with a 'kind', got {spec!r}"
     kind = spec.get("kind")

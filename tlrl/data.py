@@ -136,7 +136,8 @@ def check_targets(target: pd.Series, where: str, lines: bool = True) -> pd.Serie
                        (huge, f"exceed {TARGET_MAX:g} in magnitude, where the float32 training loss overflows; "
                               "rescale the target")):
         if rows.any():
-            named = f"lines {(np.flatnonzero(rows)[:5] + 2).tolist()}" if lines else f"rows {target.index[rows][:5].tolist()}"
+            first = np.flatnonzero(rows)[:5]
+            named = f"lines {(first + 2).tolist()}" if lines else f"rows {target.index[first].tolist()}"
             raise TlrlError(f"{where}: {int(rows.sum())} target(s) {what} ({named})")
     return values.astype(float)
 

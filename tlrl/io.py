@@ -83,12 +83,14 @@ def output_kind(path: str | Path) -> Literal["stdout", "in_place", "file"]:
     if str(path) == STDOUT:
         return "stdout"
     st = _stat(Path(path))
-    if st is None or stat.S_ISREG(st.st_mode):
+    if st is None:
+        return "file"
+    if _writes_in_place(st.st_mode):
+        return "in_place"
+    if stat.S_ISREG(st.st_mode):
         return "file"
     if stat.S_ISDIR(st.st_mode):
         raise TlrlError(f"cannot write {path}: it is a directory")
-    if _writes_in_place(st.st_mode):
-        return "in_place"
     raise TlrlError(f"cannot write {path}: it is neither a file, a FIFO nor a character device")
 
 

@@ -114,6 +114,10 @@ def predict(model_dirs: str | Path | list[str | Path], formulas, errors: str = "
     formulas = _formulas(formulas)
     paths = _expand(list(model_dirs) if isinstance(model_dirs, (list, tuple)) else [model_dirs])
     loaded = [checkpoint.load(p) for p in paths]
+    for path, (_, card) in zip(paths, loaded):
+        if "input" not in card:
+            raise TlrlError(f"checkpoint {path} does not fit the schema: its {checkpoint.CARD} has no 'input' "
+                            "saying what the model takes")
     specs = {json.dumps(card["input"], sort_keys=True) for _, card in loaded}
     if len(specs) > 1:
         raise TlrlError(f"the models take different inputs and cannot form one ensemble: {sorted(specs)}")
