@@ -201,7 +201,7 @@ API_ERRORS = {
                                   "errors must be 'warn' or 'raise'"),
     "31-frame-without-formula": (lambda f: methods.run("sc-dl-ef", pd.DataFrame({"target": [1.0]}), profile="smoke"),
                                  "lacks column(s) ['formula']"),
-    "31-frame-without-split-column-name": (lambda f: featurize(pd.DataFrame({"f": ["NaCl"]}), "ef"),
+    "31-featurize-frame-without-formula": (lambda f: featurize(pd.DataFrame({"f": ["NaCl"]}), "ef"),
                                            "needs a table with a 'formula' column"),
     "31-layer-as-text": (lambda f: methods.run("rl-dl-relu", _frame(f), layer="3", profile="smoke"),
                          "layer must be an integer, got '3'"),
@@ -393,6 +393,16 @@ def test_case25_case26_symbols_and_fractional_hydrates():
     np.testing.assert_allclose(X[2], X[3], rtol=1e-6)
 
 
+def test_case9_case31_a_frame_is_checked_as_a_csv_is(files):
+    from tlrl.data import as_dataset
+
+    df = pd.read_csv(files / "small.csv").drop(columns="split").assign(target=lambda d: d.target.astype(str))
+    df.attrs["name"] = "mine"
+    checked = as_dataset(df, seed=0)
+    assert set(checked["split"]) == {"train", "test"} and checked["target"].dtype == float
+    assert checked.attrs["name"] == "mine"
+
+
 # --- 8, 11: the predict API ----------------------------------------------------------------------------------
 
 
@@ -461,6 +471,11 @@ def test_case18_a_folder_that_cannot_be_renamed_gets_its_content_swapped(files, 
     assert sorted(p.name for p in out.iterdir()) == ["fold_0", "fold_1", "history.csv", "metrics.json",
                                                      "test_predictions.csv"]
     assert json.loads((out / "metrics.json").read_text())["n_folds"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnt"]
+    monkeypatch.chdir(out)  # -o . --force: the working folder is never renamed away
+    with atomic_dir(".") as tmp:
+        (tmp / "metrics.json").write_text("{}")
+    assert Path.cwd() == out and sorted(p.name for p in out.iterdir()) == ["metrics.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnt"]
 
 

@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         "fit", help="run one configuration (K-fold CV + test) on a dataset or CSV",
         description="Run one configuration of the paper's Table I: K-fold cross-validation on the train part "
                     "(the profile sets K), the best fold's model on the test part. Writes metrics.json, "
-                    "test_predictions.csv and one checkpoint per fold (for 'tlrl predict') to the output folder.",
+                    "test_predictions.csv and, for the NN-17 methods, one checkpoint per fold (for 'tlrl predict') "
+                    "to the output folder; the SC:ML and peer methods keep no models.",
     )
     p.add_argument("input", help="registry name or CSV with a formula and a target column (and optionally 'split')")
     p.add_argument("--method", required=True, choices=list(METHODS), metavar="METHOD", help=f"one of: {methods}")

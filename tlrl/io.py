@@ -258,19 +258,26 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 
 def _replace_dir(tmp: Path, path: Path, old: Path) -> None:
-    """Move ``tmp`` to ``path`` by renames; when ``path`` cannot be renamed (EBUSY), swap contents."""
-    try:
-        if path.exists():
-            os.replace(path, old)
+    """Move ``tmp`` to ``path`` by renames; swap the contents instead when ``path`` cannot be renamed
+    (EBUSY: a mount point) or is this process's working folder (``-o .``)."""
+    if not path.exists():
         os.replace(tmp, path)
-    except OSError as exc:
-        if exc.errno != errno.EBUSY or not path.is_dir():
-            raise
-        old.mkdir(exist_ok=True)
-        for entry in list(path.iterdir()):
+        return
+    if not Path.cwd().is_relative_to(path):
+        try:
+            os.replace(path, old)
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+        else:
+            os.replace(tmp, path)
+            return
+    old.mkdir(exist_ok=True)
+    for entry in list(path.iterdir()):
+        if not (entry.name.startswith(".") and TEMP_MARK in entry.name):  # keep the lock and temporaries
             os.replace(entry, old / entry.name)
-        for entry in list(tmp.iterdir()):
-            os.replace(entry, path / entry.name)
+    for entry in list(tmp.iterdir()):
+        os.replace(entry, path / entry.name)
 
 
 @contextlib.contextmanager

@@ -507,15 +507,15 @@ class _StackedTrainer:
             raise TlrlError(not_ours) from None
         if not isinstance(state, dict) or not {"history", "params", "optimizer", "generators"} <= state.keys():
             raise TlrlError(not_ours)
-        if state.pop("fingerprint", None) != self.fingerprint:
-            raise TlrlError(
-                f"{self.resume_path} is the resume state of another run (other data, seed, settings or starting "
-                "weights); rerun with that run's settings to resume it, or delete it to start afresh"
-            )
         if len(state["history"]) != self.E:
             raise TlrlError(
                 f"{self.resume_path} holds a run of {len(state['history'])} model(s), this one trains "
                 f"{self.E}; delete it to start afresh"
+            )
+        if state.pop("fingerprint", None) != self.fingerprint:
+            raise TlrlError(
+                f"{self.resume_path} is the resume state of another run (other data, seed, settings or starting "
+                "weights); rerun with that run's settings to resume it, or delete it to start afresh"
             )
         return state
 
