@@ -22,6 +22,7 @@ NAMES = {"fit": "a 'tlrl fit' run", "benchmark": "a 'tlrl benchmark' results fol
 CHECKPOINT_FILES = {"card.json", "model.safetensors"}
 FIT_FILES = {"metrics.json", "test_predictions.csv", "history.csv", "automl_trials.csv"}
 BENCHMARK_FILES = {"provenance.json", "results.csv", "sweep.csv", "paired.json", "table2.md"}
+BENCHMARK_DIRS = {"runs", "chapters", "source_model"}  # runs, and the book's chapter records and retrained source
 SOURCE_FILES = CHECKPOINT_FILES | {"resume.pt"}
 RECORDS = {"fit": "metrics.json", "benchmark": "provenance.json", "pretrain": "card.json"}
 _FOLD = re.compile(r"fold_\d+")
@@ -69,8 +70,9 @@ def _foreign(folder: Path, kind: Kind) -> list[str]:
         return [p.name for p in _entries(folder) if p.name not in SOURCE_FILES or not p.is_file() or p.is_symlink()]
     from tlrl.methods import METHODS
 
-    foreign = [p.name for p in _entries(folder)
-               if (p.name not in BENCHMARK_FILES or p.is_symlink()) and not (p.name == "runs" and _is_plain_dir(p))]
+    own = [p for p in _entries(folder) if (p.name in BENCHMARK_FILES and not p.is_symlink())
+           or (p.name in BENCHMARK_DIRS and _is_plain_dir(p))]
+    foreign = [p.name for p in _entries(folder) if p not in own]
     if _is_plain_dir(folder / "runs"):
         foreign += [f"runs/{p.name}" for p in _entries(folder / "runs")
                     if p.name not in METHODS or not _is_plain_dir(p) or _foreign_in_fit(p)]
