@@ -225,11 +225,11 @@ def test_a_folder_from_before_provenance_is_checked_by_its_runs(files, tmp_path)
 
 @pytest.fixture(scope="module")
 def run_dir(files) -> Path:
-    """A 'tlrl fit --force' over a folder holding a stale fold and file, with renamed columns."""
+    """A 'tlrl fit --force' over an earlier fit run holding a stale fold, with renamed columns."""
     run = files / "run"
     (run / "fold_7").mkdir(parents=True)
     checkpoint.save(NN17(86, seed=1), run / "fold_7", {"input": {"kind": "ef"}})
-    (run / "stale.txt").write_text("old")
+    write_json(run / "metrics.json", {"method": "sc-dl-ef", "paper_name": "SC:DL(EF)"})
     code = main(["fit", f"{files}/renamed.csv", "--formula-col", "comp", "--target-col", "dHf", "--method",
                  "sc-dl-ef", *SMOKE, "-o", str(run), "--force"])
     assert code == 0
@@ -238,7 +238,6 @@ def run_dir(files) -> Path:
 
 def test_fit_force_replaces_the_run_folder_as_a_whole(run_dir, files):
     assert sorted(p.name for p in run_dir.glob("fold_*")) == ["fold_0", "fold_1"]  # smoke: 2 folds, fold_7 gone
-    assert not (run_dir / "stale.txt").exists()
     assert not [p for p in files.iterdir() if p.name.startswith(".run")]  # no temporary sibling left
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["dataset"] == f"{files}/renamed.csv" and metrics["n_train"] + metrics["n_test"] == 60

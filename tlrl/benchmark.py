@@ -18,9 +18,10 @@ from tqdm.auto import tqdm
 
 from tlrl.io import atomic_write, write_csv, write_json
 from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method, run
+from tlrl.outputs import claim_folder
 from tlrl.paired import RULE, Paired, compare
 from tlrl.profiles import Profile, get_profile
-from tlrl.provenance import check_results_dir
+from tlrl.provenance import check_results_dir, read_metrics
 
 # Gupta et al.'s JARVIS formation-energy results (eV/atom): the CV MAE (mean, std) of every
 # configuration of Table II, and the test MAE of each category's winner.
@@ -58,6 +59,9 @@ def run_benchmark(
     slugs = methods or list(METHODS)
     for slug in slugs:
         get_method(slug)  # an unknown slug fails before any work starts
+    claim_folder(out, "benchmark", force, inputs=[None if isinstance(dataset, pd.DataFrame) else dataset, source])
+    for path in out.glob("runs/*/metrics.json"):
+        read_metrics(path)  # a broken one is reported before any work
     check_results_dir(out, dataset, prof, seed, source, data_dir, force)
     results = None
     for slug in tqdm(slugs, desc="benchmark", unit="config"):
@@ -74,7 +78,7 @@ def run_benchmark(
 
 def load_runs(out_dir: str | Path) -> list[dict]:
     """All finished configurations' metrics, in Table I order."""
-    runs = {p.parent.name: json.loads(p.read_text()) for p in Path(out_dir).glob("runs/*/metrics.json")}
+    runs = {p.parent.name: read_metrics(p) for p in Path(out_dir).glob("runs/*/metrics.json")}
     return [runs[slug] for slug in METHODS if slug in runs]
 
 

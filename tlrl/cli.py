@@ -1,12 +1,14 @@
 """The ``tlrl`` command line: featurize, pretrain, fit, predict, benchmark, curve.
 
 Every user error ends as one line on stderr, ``tlrl <command>: error: ...``, and exit code 2,
-never a traceback; output paths are checked before any work starts. An interrupt exits with 130.
+never a traceback; output paths are checked before any work starts (``tlrl.io``, ``tlrl.outputs``).
+An interrupt exits with 130, SIGTERM with 143, both after removing temporary files.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -15,7 +17,7 @@ import pandas as pd
 
 from tlrl import __version__
 from tlrl.errors import TlrlError
-from tlrl.io import atomic_write, check_writable, same_file, write_csv
+from tlrl.io import STDOUT, check_writable, inside, output_lock, same_file, table_format, write_table
 from tlrl.methods import METHODS
 from tlrl.profiles import PROFILES
 
@@ -58,19 +60,21 @@ def _seed(text: str) -> int:
     return value
 
 
-def _output_file(output: str, input_path: str) -> None:
-    """Refuse an output that would overwrite the input, or that cannot be written, before any work."""
+def _output_file(output: str, input_path: str, fmt: str, models: list[str] = ()) -> None:
+    """Refuse, before any work, an output that would overwrite the input or a model, that cannot be
+    written, or whose extension names no table format."""
     if same_file(output, input_path):
         raise TlrlError(f"the output {output} is the input file; choose another -o")
+    for model in models:
+        if inside(output, model):
+            raise TlrlError(f"the output {output} is inside the model folder {model}; choose another -o")
     check_writable(output)
+    table_format(output, fmt)
 
 
-def _output_folder(output: str, force: bool | None = None) -> None:
-    """Refuse a folder output that cannot be written; with ``force`` given, also a non-empty one without it."""
-    check_writable(output, folder=True)
-    if force is False and Path(output).is_dir() and any(Path(output).iterdir()):
-        raise TlrlError(f"{output} is not empty (an earlier run?); pass --force to replace it as a whole, "
-                        "or choose another -o")
+def _report(args: argparse.Namespace, line: str) -> None:
+    """The closing summary: on stdout, or on stderr when the output itself goes to stdout."""
+    print(line, file=sys.stderr if args.output == STDOUT else sys.stdout)
 
 
 def _load_input(args: argparse.Namespace) -> pd.DataFrame:
@@ -89,7 +93,7 @@ def _featurize(args: argparse.Namespace) -> None:
     from tlrl.data import read_table
     from tlrl.featurize import featurize
 
-    _output_file(args.output, args.input)
+    _output_file(args.output, args.input, "parquet")
     # an explicit --target-col must exist; otherwise a 'target' column is used when present
     target_col = args.target_col or "target"
     df = read_table(Path(args.input), args.formula_col, target_col, require_target=args.target_col is not None)
@@ -98,30 +102,35 @@ def _featurize(args: argparse.Namespace) -> None:
     table.insert(0, "formula", kept["formula"].to_numpy())
     if "target" in kept:
         table.insert(1, "target", kept["target"].to_numpy())
-    with atomic_write(args.output) as tmp:
-        table.to_parquet(tmp)
-    print(f"wrote {len(table)} rows x {features.shape[1]} {args.kind.upper()} features to {args.output}")
+    write_table(args.output, table, "parquet")
+    _report(args, f"wrote {len(table)} rows x {features.shape[1]} {args.kind.upper()} features to {args.output}")
 
 
 def _pretrain(args: argparse.Namespace) -> None:
+    from tlrl.data import OQMD_DATASETS
     from tlrl.pretrain import pretrain
 
-    _output_folder(args.output)
-    _, card = pretrain(args.output, data=args.data, profile=args.profile, data_dir=args.data_dir, seed=args.seed,
-                       init_from=args.init_from)
-    print(f"source model in {args.output}: OQMD test MAE {card['test_mae']:.4f} eV/atom")
+    check_writable(args.output, folder=True)
+    with output_lock(args.output):
+        _, card = pretrain(args.output, data=args.data, profile=args.profile, data_dir=args.data_dir,
+                           seed=args.seed, init_from=args.init_from, force=args.force)
+    unit = " eV/atom" if args.data in OQMD_DATASETS else ""
+    print(f"source model in {args.output}: test MAE {card['test_mae']:.4f}{unit} on {args.data}")
 
 
 def _fit(args: argparse.Namespace) -> None:
     from tlrl.methods import run
+    from tlrl.outputs import claim_folder
 
-    _output_folder(args.output, force=args.force)
+    check_writable(args.output, folder=True)
+    claim_folder(args.output, "fit", args.force, inputs=[args.input, args.source])
     if args.source is not None and not METHODS[args.method].uses_source:
         raise TlrlError(f"method {args.method!r} trains from scratch and uses no source model; drop --source")
-    metrics = run(
-        args.method, _load_input(args), source=args.source, layer=args.layer, profile=args.profile,
-        seed=args.seed, data_dir=args.data_dir, out_dir=args.output,
-    )
+    with output_lock(args.output):
+        metrics = run(
+            args.method, _load_input(args), source=args.source, layer=args.layer, profile=args.profile,
+            seed=args.seed, data_dir=args.data_dir, out_dir=args.output,
+        )
     print(
         f"{metrics['paper_name']}: CV MAE {metrics['cv_mae_mean']:.4f} ± {metrics['cv_mae_std']:.4f}, "
         f"test MAE {metrics['test_mae']:.4f} (ensemble {metrics['test_mae_ensemble']:.4f}) -> {args.output}"
@@ -132,34 +141,37 @@ def _predict(args: argparse.Namespace) -> None:
     from tlrl.data import read_table
     from tlrl.predict import predict
 
-    _output_file(args.output, args.input)
+    _output_file(args.output, args.input, "csv", args.model_dirs)
     df = read_table(Path(args.input), args.formula_col, target_col=None)
     preds = predict(args.model_dirs, df["formula"], errors=args.errors)
-    write_csv(args.output, preds)
+    write_table(args.output, preds, "csv")
     unusable = int((preds["problem"] != "").sum())
-    print(f"wrote {len(preds)} rows to {args.output}" + (f" ({unusable} without a prediction)" if unusable else ""))
+    _report(args, f"wrote {len(preds)} rows to {args.output}"
+            + (f" ({unusable} without a prediction)" if unusable else ""))
 
 
 def _benchmark(args: argparse.Namespace) -> None:
     from tlrl.benchmark import run_benchmark
 
-    _output_folder(args.output)
-    results = run_benchmark(
-        _load_input(args), args.output, profile=args.profile, source=args.source, seed=args.seed,
-        data_dir=args.data_dir, methods=args.methods, force=args.force,
-    )
+    check_writable(args.output, folder=True)
+    with output_lock(args.output):
+        results = run_benchmark(
+            _load_input(args), args.output, profile=args.profile, source=args.source, seed=args.seed,
+            data_dir=args.data_dir, methods=args.methods, force=args.force,
+        )
     print(results[["method", "cv_mae_mean", "cv_mae_std", "best_layer", "test_mae"]].to_string(index=False))
 
 
 def _curve(args: argparse.Namespace) -> None:
     from tlrl.curve import run_curve, summarize
 
-    _output_folder(args.output)
-    curve = run_curve(
-        _load_input(args), args.output, sizes=args.sizes, methods=args.methods, seeds=args.seeds,
-        profile=args.profile, source=args.source, data_dir=args.data_dir, seeds_at=dict(args.seeds_at),
-        force=args.force,
-    )
+    check_writable(args.output, folder=True)
+    with output_lock(args.output):
+        curve = run_curve(
+            _load_input(args), args.output, sizes=args.sizes, methods=args.methods, seeds=args.seeds,
+            profile=args.profile, source=args.source, data_dir=args.data_dir, seeds_at=dict(args.seeds_at),
+            force=args.force,
+        )
     table = summarize(curve).pivot(index="method", columns="size", values="test_mae")
     print(f"test MAE (mean over seeds) by training rows:\n{table.round(4).to_string()}")
 
@@ -207,14 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     methods = "; ".join(f"{slug} = {m.paper_name}" for slug, m in METHODS.items())
 
     p = sub.add_parser(
-        "featurize", help="EF or PA features of a CSV, to parquet",
+        "featurize", help="EF or PA features of a CSV, to parquet or CSV",
         description="Compute EF (86 element fractions, ElemNet's order) or PA (145 Magpie attributes) for the "
-                    "formulas of a CSV and write them, with the formula and target, to a parquet file. Rows with "
-                    "unusable formulas are dropped with a warning (or, --errors raise, refused).",
+                    "formulas of a CSV and write them, with the formula and target, to a parquet or CSV file (by "
+                    "its extension). Rows with unusable formulas are dropped with a warning (or, --errors raise, "
+                    "refused). Element symbols are case-sensitive; D and T count as H.",
     )
     p.add_argument("input", help="CSV with a formula column (and optionally a target column)")
     p.add_argument("--kind", choices=["ef", "pa"], required=True, help="ef: element fractions; pa: Magpie attributes")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.parquet", help="the parquet file to write")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the file to write: .parquet, .csv or .csv.gz, or - for stdout (parquet)")
     _add_columns(p, "column of the target; required when given (default: 'target' when present)")
     p.set_defaults(target_col=None)
     p.add_argument("--errors", choices=["warn", "raise"], default="warn",
@@ -231,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="registry name or CSV to pretrain on (default: oqmd_formation_enthalpy)")
     p.add_argument("--init-from", default=None, metavar="SOURCE_DIR",
                    help="restart from this source checkpoint (same data and seed) with a second cosine stage")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the checkpoint")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="folder for the checkpoint (new, empty, or an interrupted pretrain's to resume)")
+    p.add_argument("--force", action="store_true", help="replace a finished source model in the output folder")
     _add_run_options(p)
     p.set_defaults(parser=p, func=_pretrain)
 
@@ -239,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         "fit", help="run one configuration (K-fold CV + test) on a dataset or CSV",
         description="Run one configuration of the paper's Table I: K-fold cross-validation on the train part "
                     "(the profile sets K), the best fold's model on the test part. Writes metrics.json, "
-                    "test_predictions.csv and one checkpoint per fold (for 'tlrl predict') to the output folder.",
+                    "test_predictions.csv and, for the NN-17 methods, one checkpoint per fold (for 'tlrl predict') "
+                    "to the output folder; the SC:ML and peer methods keep no models.",
     )
     p.add_argument("input", help="registry name or CSV with a formula and a target column (and optionally 'split')")
     p.add_argument("--method", required=True, choices=list(METHODS), metavar="METHOD", help=f"one of: {methods}")
@@ -248,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, metavar="SOURCE_DIR",
                    help="source checkpoint for TL/RL methods (default: the model shipped with tlrl)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="run folder to write (must be new or empty)")
-    p.add_argument("--force", action="store_true", help="replace a non-empty run folder as a whole")
+    p.add_argument("--force", action="store_true",
+                   help="replace an earlier 'tlrl fit' run folder as a whole (never a folder of other files)")
     _add_columns(p)
     _add_run_options(p)
     p.set_defaults(parser=p, func=_fit)
@@ -261,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="a checkpoint or a 'tlrl fit' run folder")
     p.add_argument("input", help="CSV with a formula column")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.csv", help="the CSV to write")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the file to write: .csv, .csv.gz or .parquet, or - for stdout (CSV)")
     p.add_argument("--formula-col", default="formula", metavar="NAME",
                    help="column of the chemical formulas (default: formula)")
     p.add_argument("--errors", choices=["warn", "raise"], default="warn",
@@ -329,17 +348,39 @@ def main(argv: list[str] | None = None) -> int:
     format_warning = warnings.formatwarning
     warnings.formatwarning = lambda message, *_, **__: f"{prefix}: warning: {' '.join(str(message).split())}\n"
     warnings.simplefilter("default")
+    on_term = _terminate_as_interrupt()
     try:
         args.func(args)
     except TlrlError as exc:
         print(f"{prefix}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except _Terminated:
+        print(f"{prefix}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = format_warning
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
     return 0
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every temporary file and folder is cleaned up."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated
+
+
+def _terminate_as_interrupt():
+    """Make SIGTERM raise ``_Terminated``; return the handler to restore (None off the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # signals can only be handled on the main thread
+        return None
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from tlrl.errors import TlrlError
 from tlrl.featurize import featurize
 from tlrl.io import write_csv
 from tlrl.methods import METHODS, Method, get_method, new_models, peer_model, prepare_data, training_profile
+from tlrl.outputs import claim_folder
 from tlrl.paired import compare
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
@@ -232,7 +233,9 @@ def run_curve(
         if size < 2 * VAL_EVERY or not size_seeds or len(set(size_seeds)) != len(size_seeds):
             raise TlrlError(f"size {size} with seeds {size_seeds}: a size needs at least {2 * VAL_EVERY} rows "
                             "and distinct seeds")
+    claim_folder(out, "curve", force, inputs=[None if isinstance(dataset, pd.DataFrame) else dataset, source])
     check_results_dir(out, dataset, prof, 0, source, data_dir, force, curve=True)
+    write_summaries(out, plan)  # curve.csv marks the folder as a curve's from the start
     train, test = prepare_data(dataset, prof, 0, data_dir)
     needs_source = any(s in ("zero-shot", "offset") or (s in METHODS and METHODS[s].uses_source) for s in slugs)
     needs_pa = any(s in METHODS and METHODS[s].inputs == "pa" for s in slugs)

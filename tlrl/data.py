@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import re
@@ -39,6 +40,9 @@ DATA_DIR_ENV = "TLRL_DATA_DIR"
 # OQMD outlier rule: formation enthalpies beyond ±5 eV/atom are unphysical for
 # inorganic solids (JARVIS spans −4.4 … +4.3); the raw OQMD file reaches −198.7.
 OUTLIER_LIMIT_EV = 5.0
+OQMD_DATASETS = ("oqmd_formation_enthalpy", "jarvis_latest_oqmd_formation_enthalpy")
+# Targets beyond this magnitude make the float32 MAE of a batch (a sum of thousands) overflow.
+TARGET_MAX = 1e30
 
 
 def default_cache_dir() -> Path:
@@ -99,7 +103,7 @@ def read_table(
     precision the models train in. With ``require_target=False`` the target column may be
     absent; with ``target_col=None`` it is not read at all (prediction inputs).
     """
-    raw = _read_cells(Path(path))
+    raw = _read_cells(Path(path), keep_blank=target_col is None)
     has_target = target_col is not None and (require_target or target_col in raw.columns)
     needed = [formula_col, target_col] if has_target else [formula_col]
     missing = [c for c in needed if c not in raw.columns]
@@ -114,26 +118,53 @@ def read_table(
     df = pd.DataFrame({"formula": raw[formula_col].str.strip()})
     if not has_target:
         return df
-    df["target"] = pd.to_numeric(raw[target_col].str.strip(), errors="coerce")
-    with np.errstate(over="ignore"):
-        bad = ~np.isfinite(df["target"].to_numpy(dtype=np.float32))
-    if bad.any():
-        raise TlrlError(
-            f"{path}: {int(bad.sum())} target(s) are missing, not numbers, NaN or inf, or beyond float32's "
-            f"range of ±3.4e38 (lines {_lines(bad)})"
-        )
+    df["target"] = check_targets(pd.to_numeric(raw[target_col].str.strip(), errors="coerce"), str(path))
     if "split" in raw.columns and "split" not in (formula_col, target_col):
         df["split"] = raw["split"]
     return df
 
 
-def _lines(rows: np.ndarray) -> list[int]:
-    """The first five file lines of the flagged data rows (line 1 is the header)."""
-    return (np.flatnonzero(rows)[:5] + 2).tolist()
+def check_targets(target: pd.Series, where: str, lines: bool = True) -> pd.Series:
+    """``target`` as floats, or a ``TlrlError`` naming the rows (file ``lines``, else row labels) that are
+    missing, not finite in float32, or so large (``TARGET_MAX``) that the float32 training loss overflows."""
+    values = pd.to_numeric(target, errors="coerce")
+    with np.errstate(over="ignore"):
+        as32 = values.to_numpy(dtype=np.float32, na_value=np.nan)
+    bad = ~np.isfinite(as32)
+    huge = ~bad & (np.abs(as32) > TARGET_MAX)
+    for rows, what in ((bad, "are missing, not numbers, NaN or inf, or beyond float32's range of ±3.4e38"),
+                       (huge, f"exceed {TARGET_MAX:g} in magnitude, where the float32 training loss overflows; "
+                              "rescale the target")):
+        if rows.any():
+            first = np.flatnonzero(rows)[:5]
+            named = f"lines {(first + 2).tolist()}" if lines else f"rows {target.index[first].tolist()}"
+            raise TlrlError(f"{where}: {int(rows.sum())} target(s) {what} ({named})")
+    return values.astype(float)
 
 
-def _read_cells(path: Path) -> pd.DataFrame:
-    """Every cell of a CSV as text, with the header as column names; bad files are ``TlrlError``."""
+def as_dataset(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """A user's frame checked as a CSV is: ``formula`` and ``target`` columns, usable targets, and a
+    ``split`` of only 'train'/'test' (added, seeded, when absent)."""
+    if not isinstance(df, pd.DataFrame):
+        raise TlrlError(f"a dataset is a registry name, a CSV path or a DataFrame, got {type(df).__name__}")
+    missing = [c for c in ("formula", "target") if c not in df.columns]
+    if missing:
+        raise TlrlError(f"the frame lacks column(s) {missing}; it has {list(df.columns)}")
+    name = dataset_name(df)
+    checked = df.assign(target=check_targets(df["target"], name, lines=False))
+    checked.attrs["name"] = name
+    out = with_split(checked, seed)
+    out.attrs["name"] = name
+    return out
+
+
+def _read_cells(path: Path, keep_blank: bool = False) -> pd.DataFrame:
+    """Every cell of a CSV as text, with the header as column names; bad files are ``TlrlError``.
+
+    With ``keep_blank`` a blank line inside the file is a row of empty cells (trailing ones are not).
+    """
+    if _stat_loop(path):
+        raise TlrlError(f"{path} is a symlink loop")
     if path.is_dir():
         raise TlrlError(f"{path} is a directory, not a CSV file")
     if not path.is_file():
@@ -142,7 +173,7 @@ def _read_cells(path: Path) -> pd.DataFrame:
         compression = "gzip" if fh.read(2) == b"\x1f\x8b" else None
     try:
         raw = pd.read_csv(path, sep=_delimiter(path, compression), header=None, dtype=str, na_filter=False,
-                          compression=compression)
+                          compression=compression, skip_blank_lines=not keep_blank)
     except pd.errors.EmptyDataError:
         raise TlrlError(f"{path} is empty") from None
     except pd.errors.ParserError as exc:
@@ -153,9 +184,21 @@ def _read_cells(path: Path) -> pd.DataFrame:
         raise TlrlError(f"{path} is not a readable CSV (ParserError)") from None
     except (UnicodeDecodeError, OSError, EOFError) as exc:  # EOFError: truncated .gz
         raise TlrlError(f"{path} is not a readable CSV ({exc.__class__.__name__})") from None
+    if keep_blank:
+        filled = (raw != "").any(axis=1).to_numpy()
+        raw = raw.iloc[: int(np.flatnonzero(filled).max()) + 1 if filled.any() else 0]
     table = raw.iloc[1:].reset_index(drop=True)
-    table.columns = list(raw.iloc[0])
+    table.columns = list(raw.iloc[0]) if len(raw) else []
     return table
+
+
+def _stat_loop(path: Path) -> bool:
+    """Whether ``path`` is a symlink loop."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def _delimiter(path: Path, compression: str | None) -> str:

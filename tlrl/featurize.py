@@ -7,6 +7,7 @@ attributes of Ward et al. (2016), computed with matminer exactly as the paper di
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import re
 import warnings
@@ -49,6 +50,11 @@ ADDUCT_DOTS = "·•∙⋅"  # middle dot and look-alikes: always a hydrate/addu
 _WRITTEN_AMOUNT = re.compile(r"(?:[A-Z][a-z]*|[)\]}])\s*([-+]?[.\d][-*.e\d]*)")  # what pymatgen reads as a number
 _COEFFICIENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?=[A-Z(\[{])")
 _ADDUCT_MOLECULES = ("H2O", "NH3")
+_ISOTOPE = re.compile(r"[DT](?![a-z])")  # deuterium and tritium count as hydrogen
+_EXPONENT = re.compile(r"(?<=[\d.])e(?=[-+]?\d)")  # the 'e' of 1e-3 is no element
+_LETTERS = re.compile(r"[A-Za-z]+")
+_SYMBOL = re.compile(r"[A-Z][a-z]?")
+SYMBOL_RULE = "symbols are case-sensitive, a capital letter and at most one lowercase letter (Fe, not FE or fe)"
 
 
 def _adduct_parts(text: str) -> list[tuple[float, str]] | str:
@@ -65,6 +71,8 @@ def _adduct_parts(text: str) -> list[tuple[float, str]] | str:
         if c != ".":
             continue
         before, after = text[:i], text[i + 1 :]
+        if re.search(r"(?:^|·)\s*\d+$", "".join(chars[:i])):  # a decimal coefficient: CuSO4·0.5H2O
+            continue
         if before[-1:].isdigit() and after[:1].isdigit():
             rest = after.lstrip("0123456789").split("·")[0].split(".")[0]
             repeats = set(re.findall(r"[A-Z][a-z]?", before)) & set(re.findall(r"[A-Z][a-z]?", rest))
@@ -81,17 +89,37 @@ def _adduct_parts(text: str) -> list[tuple[float, str]] | str:
     return parts
 
 
+def _unknown_symbol(text: str) -> str | None:
+    """The first run of letters that is not a sequence of element symbols ('FE', 'Xx', 'NA'), if any."""
+    from pymatgen.core import Element
+
+    for run in _LETTERS.findall(_EXPONENT.sub(" ", text)):
+        symbols = _SYMBOL.findall(run)
+        if "".join(symbols) != run or not all(Element.is_valid_symbol(s) for s in symbols):
+            return run
+    return None
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def parse_formula(formula: str) -> Composition | str:
     """The composition of one formula, or the reason it cannot be used.
 
     Hydrates and adducts may be written with ``·`` (see ``_adduct_parts`` for ``.``), and
-    every amount must be a finite number from 1e-6 to 1e6 (``AMOUNT_RULE``).
+    every amount must be a finite number from 1e-6 to 1e6 (``AMOUNT_RULE``). The hydrogen
+    isotopes D and T count as H. Element symbols are case-sensitive (``SYMBOL_RULE``). EF and
+    PA both featurize what this returns.
     """
     from pymatgen.core import Composition  # here, so the training engine imports without pymatgen
 
     text = str(formula).strip()
     if not text:
         return "empty"
+    if "\n" in text or "\r" in text:
+        return "the formula cell spans several lines"
+    text = _ISOTOPE.sub("H", text)
+    unknown = _unknown_symbol(text)
+    if unknown:
+        return f"unknown element symbol {unknown!r}: {SYMBOL_RULE}"
     parts = _adduct_parts(text)
     if isinstance(parts, str):
         return parts
@@ -167,6 +195,7 @@ def report_problems(
     formulas, problems: np.ndarray, errors: Errors, consequence: str = "these rows are dropped"
 ) -> None:
     """Warn about (or, ``errors='raise'`` or no usable row, raise on) the rows with a problem."""
+    check_errors(errors)
     bad = problems != ""
     if not bad.any():
         return
@@ -176,6 +205,12 @@ def report_problems(
     if errors == "raise" or bad.all():
         raise TlrlError(message)
     warnings.warn(f"{message} — {consequence}.", stacklevel=3)
+
+
+def check_errors(errors: str) -> None:
+    """Refuse an ``errors`` setting other than 'warn' and 'raise'."""
+    if errors not in ("warn", "raise"):
+        raise TlrlError(f"errors must be 'warn' or 'raise', got {errors!r}")
 
 
 def nonfinite_rows(values: np.ndarray) -> np.ndarray:
@@ -217,13 +252,14 @@ def pa_featurizer():
 
 
 def physical_attributes(formulas: pd.Series | list[str], progress: bool = True) -> pd.DataFrame:
-    """The 145 PA columns for already-valid formulas, one row per formula."""
-    from pymatgen.core import Composition
-
+    """The 145 PA columns for already-valid formulas, one row per formula, parsed as for EF."""
     featurizer = pa_featurizer()
     featurizer.set_n_jobs(1)
     unique = pd.Series(pd.unique(pd.Series(formulas, dtype="object")))
-    comps = [Composition(f) for f in unique]
+    comps = [parse_formula(f) for f in unique]
+    unusable = [f for f, c in zip(unique, comps) if isinstance(c, str)]
+    if unusable:
+        raise TlrlError(f"PA needs usable formulas; {unusable[0]!r} is not one ({parse_formula(unusable[0])})")
     with _quiet_impute_nan():
         values = featurizer.featurize_many(comps, ignore_errors=True, pbar=progress)
     table = pd.DataFrame(values, columns=featurizer.feature_labels(), index=unique.values)
@@ -244,14 +280,15 @@ def featurize(
     """
     if kind not in ("ef", "pa"):
         raise TlrlError(f"unknown feature kind {kind!r}: use 'ef' or 'pa'")
+    if not isinstance(df, pd.DataFrame) or "formula" not in df.columns:
+        raise TlrlError("featurize needs a table with a 'formula' column")
     ef, keep = element_fractions(df["formula"], errors=errors)
     kept = df.loc[keep].reset_index(drop=True)
     if kind == "ef":
         return pd.DataFrame(ef, columns=list(ELEMNET_ELEMENTS)), kept
     cache = _pa_cache_path(kept["formula"], cache_dir)
-    if cache is not None and cache.exists():
-        pa = pd.read_parquet(cache)
-    else:
+    pa = _read_pa_cache(cache, len(kept)) if cache is not None else None
+    if pa is None:
         pa = physical_attributes(kept["formula"], progress=progress)
         if cache is not None:
             with atomic_write(cache) as tmp:
@@ -260,6 +297,20 @@ def featurize(
     report_problems(kept["formula"], problems, errors)
     finite = problems == ""
     return pa.loc[finite].reset_index(drop=True), kept.loc[finite].reset_index(drop=True)
+
+
+def _read_pa_cache(path: Path, n_rows: int) -> pd.DataFrame | None:
+    """The cached PA table, or None when absent; a corrupt one is announced and recomputed."""
+    if not path.exists():
+        return None
+    try:
+        pa = pd.read_parquet(path)
+        if len(pa) == n_rows:
+            return pa
+    except Exception:  # pyarrow raises several types for a truncated file
+        pass
+    warnings.warn(f"the PA cache file {path} is corrupt; recomputing it", stacklevel=3)
+    return None
 
 
 def _pa_cache_path(formulas: pd.Series, cache_dir: str | Path | None) -> Path | None:

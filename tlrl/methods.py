@@ -24,12 +24,13 @@ import numpy as np
 import pandas as pd
 
 from tlrl import checkpoint
-from tlrl.data import cv_folds, dataset_name, default_cache_dir, load_dataset
+from tlrl.data import as_dataset, cv_folds, dataset_name, default_cache_dir, load_dataset
 from tlrl.errors import TlrlError
 from tlrl.extras import require
 from tlrl.featurize import featurize
 from tlrl.io import atomic_dir, write_csv, write_json
 from tlrl.model import N_HIDDEN, NN17, copy_weights, freeze_first
+from tlrl.outputs import claim_folder
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
 from tlrl.representation import Source, load_source, representation
@@ -110,7 +111,7 @@ def prepare_data(
     dataset: str | Path | pd.DataFrame, profile: Profile, seed: int, data_dir: str | Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train and test parts, each cut to the profile's row limits by a seeded sample."""
-    df = dataset if isinstance(dataset, pd.DataFrame) else load_dataset(dataset, data_dir, seed=seed)
+    df = as_dataset(dataset, seed) if isinstance(dataset, pd.DataFrame) else load_dataset(dataset, data_dir, seed=seed)
     train = df[df["split"] == "train"].reset_index(drop=True)
     test = df[df["split"] == "test"].reset_index(drop=True)
     if train.empty or test.empty:
@@ -304,6 +305,10 @@ def run(
     m = get_method(method)
     prof = get_profile(profile)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    if layer is not None and (isinstance(layer, bool) or not isinstance(layer, (int, np.integer))):
+        raise TlrlError(f"layer must be an integer, got {layer!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TlrlError(f"seed must be an integer from 0 to {2**32 - 1}, got {seed!r}")
     if layer is not None and not m.searches_layer:
         fixed = f": it always uses the last hidden layer ({m.fixed_layer})" if m.fixed_layer else ""
         raise TlrlError(f"method {method!r} takes no --layer{fixed}")
@@ -311,6 +316,8 @@ def run(
         raise TlrlError(f"layer must be in 1..{N_HIDDEN - 1}, got {layer}")
     if not 0 <= seed < 2**32:
         raise TlrlError(f"seed must be an integer from 0 to {2**32 - 1}, got {seed}")
+    if out_dir is not None:
+        claim_folder(out_dir, "fit", force=True, inputs=[_path_of(dataset), source])
     src = load_source(source) if m.uses_source else None
     described, prof = prof.reductions, training_profile(m, prof)
     train, test = prepare_data(dataset, prof, seed, data_dir)
@@ -355,6 +362,11 @@ def run(
     return metrics
 
 
+def _path_of(dataset: str | Path | pd.DataFrame) -> str | Path | None:
+    """The file a dataset was read from, if it is one."""
+    return None if isinstance(dataset, pd.DataFrame) else dataset
+
+
 def _write_run(out: Path, metrics: dict, models, inputs: Inputs, preds, best_fold: int, extras: dict, prof) -> None:
     """Write the run folder as a whole: an earlier run there is replaced, never mixed in."""
     with atomic_dir(out) as tmp:
@@ -363,13 +375,7 @@ def _write_run(out: Path, metrics: dict, models, inputs: Inputs, preds, best_fol
 
 def _write_run_files(out: Path, metrics: dict, models, inputs: Inputs, preds, best_fold: int, extras: dict,
                      prof) -> None:
-    table = pd.DataFrame({"formula": inputs.test_formulas, "target": inputs.y_test,
-                          "pred_best_fold": preds[best_fold], "pred_ensemble": preds.mean(0)})
-    for name, frame in (("test_predictions.csv", table), ("history.csv", extras.get("history")),
-                        ("automl_trials.csv", extras.get("trials"))):
-        if frame is not None:
-            write_csv(out / name, frame)
-    for k, model in enumerate(models):
+    for k, model in enumerate(models):  # the models first: on a full disk they are what is kept
         if isinstance(model, NN17):
             history = extras["history"]
             card = {"input": inputs.spec, "task": {"dataset": metrics["dataset"], "method": metrics["method"]},
@@ -377,4 +383,10 @@ def _write_run_files(out: Path, metrics: dict, models, inputs: Inputs, preds, be
                     "history": history[history.fold == k].drop(columns="fold").to_dict(orient="list"),
                     "val_mae": metrics["fold_val_mae"][k], "test_mae": float(np.mean(np.abs(preds[k] - inputs.y_test)))}
             checkpoint.save(model, out / f"fold_{k}", card)
+    table = pd.DataFrame({"formula": inputs.test_formulas, "target": inputs.y_test,
+                          "pred_best_fold": preds[best_fold], "pred_ensemble": preds.mean(0)})
+    for name, frame in (("test_predictions.csv", table), ("history.csv", extras.get("history")),
+                        ("automl_trials.csv", extras.get("trials"))):
+        if frame is not None:
+            write_csv(out / name, frame)
     write_json(out / "metrics.json", metrics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,12 +10,14 @@ import numpy as np
 import pandas as pd
 
 from tlrl import checkpoint
-from tlrl.data import filter_outliers, load_dataset
+from tlrl.data import OQMD_DATASETS, OUTLIER_LIMIT_EV, filter_outliers, load_dataset
 from tlrl.errors import TlrlError
 from tlrl.featurize import element_fractions
 from tlrl.model import NN17
+from tlrl.outputs import claim_folder
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
+from tlrl.representation import load_source
 from tlrl.train import device_name, fit, pick_device
 
 
@@ -43,16 +46,28 @@ def source_split(
     data: str = "oqmd_formation_enthalpy", profile: str | Profile = "quick", data_dir: str | Path | None = None,
     seed: int = 0,
 ) -> SourceSplit:
-    """The source dataset as EF, outliers filtered, split 80:10:10 by ``seed``."""
+    """The source dataset as EF, split 80:10:10 by ``seed``.
+
+    OQMD's outliers (``|target| > 5`` eV/atom) are dropped, for OQMD only; every filter that drops
+    rows says how many and why.
+    """
     prof = get_profile(profile)
-    df, n_outliers = filter_outliers(load_dataset(data, data_dir))
+    df, n_outliers = load_dataset(data, data_dir), 0
+    n_read = len(df)
+    if str(data) in OQMD_DATASETS:
+        df, n_outliers = filter_outliers(df)
+        if n_outliers:
+            warnings.warn(f"{n_outliers} of {n_read} rows of {data} dropped: |target| > {OUTLIER_LIMIT_EV:g} eV/atom, "
+                          "OQMD's outlier rule", stacklevel=2)
     if prof.pretrain_rows is not None:
         df = df.sample(n=min(prof.pretrain_rows, len(df)), random_state=seed).reset_index(drop=True)
-    X, keep = element_fractions(df["formula"])
+    X, keep = element_fractions(df["formula"]) if len(df) else (np.zeros((0, 86), np.float32), np.zeros(0, bool))
     y = df["target"].to_numpy(np.float32)[keep]
     tr, va, te = split_train_val_test(len(X), seed)
     if min(len(tr), len(va), len(te)) == 0:
-        raise TlrlError(f"pretraining needs at least 10 usable rows for its 80:10:10 split; {data} has {len(X)}")
+        dropped = f" (of {n_read} read: {n_outliers} OQMD outliers and {int((~keep).sum())} unusable formulas dropped)"
+        raise TlrlError(f"pretraining needs at least 10 usable rows for its 80:10:10 split; {data} has {len(X)}"
+                        + (dropped if len(X) < n_read else ""))
     rows = {"train": len(tr), "val": len(va), "test": len(te), "outliers_dropped": n_outliers,
             "bad_formulas_dropped": int((~keep).sum())}
     return SourceSplit(data, X, y, tr, va, te, rows)
@@ -65,15 +80,21 @@ def pretrain(
     data_dir: str | Path | None = None,
     seed: int = 0,
     init_from: str | Path | None = None,
+    force: bool = False,
 ) -> tuple[NN17, dict]:
-    """Train the source model and save it with its card (OQMD test MAE included).
+    """Train the source model and save it with its card (its test MAE included).
 
-    Outliers are filtered first; the split is a seeded 80:10:10 train/val/test.
+    OQMD's outliers are filtered first; the split is a seeded 80:10:10 train/val/test.
+    A finished source in ``out_dir`` is replaced only with ``force``; a folder of anything
+    else, or one holding ``data`` or ``init_from``, is refused before any work.
     With ``init_from`` (a source checkpoint trained on the same split) training restarts
     from its weights with the profile's ``pretrain_continue`` recipe, and the card keeps
     the earlier stage's settings and curve under ``init_from``.
     A run that is interrupted resumes from ``out_dir/resume.pt``.
     """
+    claim_folder(out_dir, "pretrain", force, inputs=[data, init_from])
+    if init_from is not None:
+        load_source(init_from)  # a checkpoint that does not take EF fails before the data loads
     return train_source(out_dir, source_split(data, profile, data_dir, seed), profile, seed, init_from)
 
 
@@ -90,7 +111,8 @@ def train_source(
     X, y, tr, va, te = split.X, split.y, split.train, split.val, split.test
     model, config, earlier = NN17(X.shape[1], seed=seed), prof.pretrain, None
     if init_from is not None:
-        model, earlier = checkpoint.load(init_from)
+        start = load_source(init_from)  # refuses a checkpoint that does not take EF
+        model, earlier = start.model, start.card
         if earlier.get("seed") != seed or earlier.get("task", {}).get("dataset") != split.data:
             raise TlrlError(f"{init_from} was trained on another dataset or split; --init-from needs the same")
         model.train()

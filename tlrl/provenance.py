@@ -8,6 +8,7 @@ must match it; a mismatch is one ``TlrlError`` unless ``force``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -20,6 +21,7 @@ import tlrl
 from tlrl.data import dataset_name, load_dataset
 from tlrl.errors import TlrlError
 from tlrl.io import json_safe, write_json
+from tlrl.methods import METHODS
 from tlrl.profiles import Profile, get_profile
 from tlrl.representation import load_source
 
@@ -79,17 +81,37 @@ def check_results_dir(
             f"{out} holds results made with other settings ({'; '.join(clashes)}); use another results folder, "
             "or force (--force) to discard them"
         )
-    if clashes:
-        shutil.rmtree(out / "runs", ignore_errors=True)
+    if clashes:  # only the configurations' (or the curve's sizes') run folders: claim_folder refused anything else
+        own = [p for p in (out / "runs").glob("*") if p.name.isdigit()] if curve else [out / "runs" / s for s in METHODS]
+        for folder in own:
+            shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (out / "runs").rmdir()  # when nothing else is in it
     write_json(out / FILE, ours)
     return ours
 
 
 def _recorded(out: Path) -> dict:
     try:
-        return json.loads((out / FILE).read_text())
+        record = json.loads((out / FILE).read_text())
     except (OSError, ValueError) as exc:
         raise TlrlError(f"{out / FILE} is unreadable ({exc.__class__.__name__}); delete it or use --force") from None
+    if not isinstance(record, dict):
+        raise TlrlError(f"{out / FILE} is not a provenance record (a JSON object); delete it or use --force")
+    return record
+
+
+def read_metrics(path: Path) -> dict:
+    """A finished configuration's ``metrics.json``; a broken one names itself and how to rerun it."""
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        metrics, why = None, f"unreadable ({exc.__class__.__name__})"
+    else:
+        why = "not a JSON object"
+    if not isinstance(metrics, dict):
+        raise TlrlError(f"{path} is {why}: delete the folder {path.parent} and rerun to redo that configuration")
+    return metrics
 
 
 def _result_settings(settings: dict, ignored: set[str]) -> dict:
@@ -136,7 +158,7 @@ def _legacy_clashes(out: Path, ours: dict) -> list[str]:
            "source": ours["source"]["ref"]}
     clashes: dict[str, None] = {}
     for path in sorted(out.glob("runs/*/metrics.json")):
-        run = json.loads(path.read_text())
+        run = read_metrics(path)
         for k in ("dataset", "profile", "seed", "source"):
             if run.get(k) is not None and run[k] != now[k]:
                 clashes[f"{k} {run[k]} there, {now[k]} now"] = None

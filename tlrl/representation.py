@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,13 @@ def representation(
     rows = hashlib.sha256(np.ascontiguousarray(X_ef).tobytes()).hexdigest()[:16]
     path = Path(cache_dir) / f"act-{source.digest}-{rows}-L{layer}-{kind}.npy"
     if path.exists():
-        return np.load(path)
+        try:
+            cached = np.load(path)
+            if cached.shape[0] == len(X_ef):
+                return cached
+        except (OSError, ValueError, EOFError):  # a truncated or foreign file
+            pass
+        warnings.warn(f"the activation cache file {path} is corrupt; recomputing it", stacklevel=2)
     out = activations(source.model, X_ef, layer, kind)
     with atomic_write(path) as tmp:
         np.save(tmp, out)

@@ -19,6 +19,8 @@ equivalent to separate ones.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 import warnings
@@ -178,6 +180,7 @@ class _StackedTrainer:
         if any([layer.weight.requires_grad for layer in m.layers] != self.trainable for m in models):
             raise ValueError("all models must freeze the same layers")
         self.resume_path = Path(resume_path) if resume_path else None
+        self.fingerprint = self._fingerprint(X, y, seeds) if self.resume_path else None
         self.n_max = max(len(i) for i in self.train_idx)
         self.steps_per_epoch = math.ceil(self.n_max / config.batch_size)
 
@@ -470,9 +473,22 @@ class _StackedTrainer:
             layer.bias.copy_(b[0])
 
     # --- resume ---------------------------------------------------------------------
+    def _fingerprint(self, X, y, seeds) -> str:
+        """A digest of what shapes this training: data, split, seeds, settings and initial weights."""
+        digest = hashlib.sha256()
+        for part in [*(X if isinstance(X, list) else [X]), y, *self.train_idx, *self.val_idx]:
+            digest.update(np.ascontiguousarray(np.asarray(part)).tobytes())
+        settings = {k: v for k, v in asdict(self.cfg).items() if k not in ("progress", "checkpoint_every_s", "device")}
+        digest.update(json.dumps([settings, [int(s) for s in seeds]], sort_keys=True, default=str).encode())
+        for model in self.models:
+            for tensor in model.state_dict().values():
+                digest.update(tensor.detach().cpu().numpy().tobytes())
+        return digest.hexdigest()
+
     def _save_state(self, state, params, optimizer) -> None:
         payload = {
             **state,
+            "fingerprint": self.fingerprint,
             "params": [p.detach().cpu() for p in params],
             "optimizer": optimizer.state_dict(),
             "generators": [g.get_state() for g in self.generators],
@@ -484,16 +500,22 @@ class _StackedTrainer:
     def _load_state(self) -> dict | None:
         if self.resume_path is None or not self.resume_path.exists():
             return None
+        not_ours = f"cannot resume from {self.resume_path}: it is not a resume state of tlrl; delete it to start afresh"
         try:
             state = torch.load(self.resume_path, weights_only=True)
-        except Exception as exc:  # pickle, zip and torch errors vary
-            raise TlrlError(
-                f"cannot resume from {self.resume_path} ({exc.__class__.__name__}: {exc}); delete it to start afresh"
-            ) from None
+        except Exception:  # pickle, zip and torch errors vary; torch's advice to unpickle is never passed on
+            raise TlrlError(not_ours) from None
+        if not isinstance(state, dict) or not {"history", "params", "optimizer", "generators"} <= state.keys():
+            raise TlrlError(not_ours)
         if len(state["history"]) != self.E:
             raise TlrlError(
                 f"{self.resume_path} holds a run of {len(state['history'])} model(s), this one trains "
                 f"{self.E}; delete it to start afresh"
+            )
+        if state.pop("fingerprint", None) != self.fingerprint:
+            raise TlrlError(
+                f"{self.resume_path} is the resume state of another run (other data, seed, settings or starting "
+                "weights); rerun with that run's settings to resume it, or delete it to start afresh"
             )
         return state
 
