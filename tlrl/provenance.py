@@ -82,7 +82,8 @@ def check_results_dir(
             "or force (--force) to discard them"
         )
     if clashes:  # only the configurations' (or the curve's sizes') run folders: claim_folder refused anything else
-        own = [p for p in (out / "runs").glob("*") if p.name.isdigit()] if curve else [out / "runs" / s for s in METHODS]
+        runs = out / "runs"
+        own = [p for p in runs.glob("*") if p.name.isdigit()] if curve else [runs / slug for slug in METHODS]
         for folder in own:
             shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
