@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, train_test_split
 
 from tlrl import download
+from tlrl.download import dataset_cache, default_cache_dir
 from tlrl.errors import TlrlError
 from tlrl.extras import require
 from tlrl.io import atomic_write
@@ -39,16 +40,6 @@ DATA_DIR_ENV = "TLRL_DATA_DIR"
 # OQMD outlier rule: formation enthalpies beyond ±5 eV/atom are unphysical for
 # inorganic solids (JARVIS spans −4.4 … +4.3); the raw OQMD file reaches −198.7.
 OUTLIER_LIMIT_EV = 5.0
-
-
-def default_cache_dir() -> Path:
-    """Where downloaded datasets and feature caches go (``$TLRL_CACHE_DIR`` or ~/.cache/tlrl)."""
-    return Path(os.environ.get("TLRL_CACHE_DIR", Path.home() / ".cache" / "tlrl"))
-
-
-def dataset_cache() -> Path:
-    """Where the paper's datasets are downloaded to (``<cache>/data``)."""
-    return default_cache_dir() / "data"
 
 
 def load_dataset(
@@ -173,8 +164,9 @@ def _load_registered(name: str, data_dir: str | Path | None, online: bool) -> pd
     """A registry dataset from ``data_dir`` or ``$TLRL_DATA_DIR``, else from the cache or its download."""
     folders = [Path(d) for d in (data_dir, os.environ.get(DATA_DIR_ENV)) if d]
     for folder in folders:
-        if (folder / f"{name}.csv.gz").is_file():
-            return read_table(folder / f"{name}.csv.gz")
+        path = folder / f"{name}.csv.gz"
+        if path.is_file():
+            return read_table(download.verify(name, path) if name in DATASETS else path)
     if name in LATEST_JARVIS:
         return fetch_latest_jarvis(name, online)
     cache = dataset_cache()
