@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -79,7 +80,14 @@ def test_the_core_imports_without_the_book_extra() -> None:
 def test_the_wheel_carries_license_and_py_typed_with_the_version_from_tlrl(tmp_path: Path) -> None:
     import tlrl
 
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(REPO)],
+    tree = tmp_path / "tree"  # a copy: an in-tree build would leave build/ in the repository
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                            capture_output=True, text=True).stdout.split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO / name, tree / name)
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(tree)],
                    check=True, capture_output=True)
     (wheel,) = tmp_path.glob("tlrl-*.whl")
     assert wheel.name.startswith(f"tlrl-{tlrl.__version__}-")
