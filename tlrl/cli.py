@@ -10,14 +10,15 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from tlrl import __version__
+from tlrl.catalog import METHODS, PROFILE_NAMES
 from tlrl.errors import TlrlError
 from tlrl.io import atomic_write, check_writable, same_file, write_csv
-from tlrl.methods import METHODS
-from tlrl.profiles import PROFILES
+
+if TYPE_CHECKING:  # torch, scikit-learn and pandas load only once a command runs: --help answers at once
+    import pandas as pd
 
 DESCRIPTION = """\
 tlrl reproduces Gupta et al., "Combining Transfer Learning and Representation Learning to
@@ -33,6 +34,11 @@ examples:
   tlrl fit jarvis_formation_energy --method tl-finetune --profile smoke -o runs/tl
   tlrl predict runs/tl new_formulas.csv -o predictions.csv
   tlrl benchmark jarvis_formation_energy --profile quick -o results/quick
+
+environment:
+  TLRL_DATA_DIR   folder holding the registry datasets (checked against tlrl's SHA-256 registry)
+  TLRL_CACHE_DIR  cache of downloads and features (default: the platform's user cache folder)
+  TLRL_DATA_URL   base URL the registry datasets are downloaded from (default: this project's release)
 
 Run 'tlrl <command> --help' for a command's options."""
 
@@ -156,8 +162,8 @@ def _add_run_options(p: argparse.ArgumentParser, profile: bool = True) -> None:
     p.add_argument("--seed", type=_seed, default=0,
                    help=f"seed of the data split, CV folds and weight inits, 0..{SEED_MAX} (default: 0)")
     if profile:
-        sizes = "; ".join(f"{name}: {PROFILE_HELP.get(name, '')}" for name in PROFILES)
-        p.add_argument("--profile", default="quick", choices=list(PROFILES),
+        sizes = "; ".join(f"{name}: {PROFILE_HELP.get(name, '')}" for name in PROFILE_NAMES)
+        p.add_argument("--profile", default="quick", choices=list(PROFILE_NAMES),
                        help=f"how big a run is ({sizes}) (default: quick)")
 
 

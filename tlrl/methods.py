@@ -18,64 +18,22 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from tlrl import checkpoint
+from tlrl.catalog import METHODS, N_HIDDEN, Method
 from tlrl.data import cv_folds, dataset_name, default_cache_dir, load_dataset
 from tlrl.errors import TlrlError
 from tlrl.extras import require
 from tlrl.featurize import featurize
 from tlrl.io import atomic_dir, write_csv, write_json
-from tlrl.model import N_HIDDEN, NN17, copy_weights, freeze_first
+from tlrl.model import NN17, copy_weights, freeze_first
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
 from tlrl.representation import Source, load_source, representation
 from tlrl.train import fit_many
-
-
-@dataclass(frozen=True)
-class Method:
-    """One row of the paper's Table I."""
-
-    paper_name: str
-    category: Literal["SC", "TL", "RL", "TL+RL", "peer"]
-    inputs: Literal["ef", "pa", "representation"]
-    init: Literal["scratch", "source", "source_but_first"] = "scratch"
-    learner: Literal["nn17", "automl", "hgb"] = "nn17"
-    activation: Literal["relu", "dense"] = "relu"
-    fixed_layer: int | None = None  # RL:Freezing always uses the last hidden layer
-    freezes: bool = False
-
-    @property
-    def searches_layer(self) -> bool:
-        """Whether the configuration has a layer (or a number of frozen layers) to choose."""
-        return (self.inputs == "representation" and self.fixed_layer is None) or self.freezes
-
-    @property
-    def uses_source(self) -> bool:
-        """Whether the configuration needs the source model (its weights or its activations)."""
-        return self.init != "scratch" or self.inputs == "representation"
-
-
-METHODS: dict[str, Method] = {
-    "sc-ml-ef": Method("SC:ML(EF)", "SC", "ef", learner="automl"),
-    "sc-ml-pa": Method("SC:ML(PA)", "SC", "pa", learner="automl"),
-    "sc-dl-ef": Method("SC:DL(EF)", "SC", "ef"),
-    "sc-dl-pa": Method("SC:DL(PA)", "SC", "pa"),
-    "tl-finetune": Method("TL:Fine-Tune", "TL", "ef", init="source"),
-    "tl-freeze": Method("TL:Freeze(k)+Fine-Tune", "TL", "ef", init="source", freezes=True),
-    "rl-freezing": Method("RL:Freezing", "RL", "representation", fixed_layer=N_HIDDEN),
-    "rl-dl-relu": Method("RL:DL(ReLU)", "RL", "representation", activation="relu"),
-    "rl-dl-dense": Method("RL:DL(Dense)", "RL", "representation", activation="dense"),
-    "tlrl-dl-relu": Method("TL+RL:DL(ReLU)", "TL+RL", "representation", init="source_but_first", activation="relu"),
-    "tlrl-dl-dense": Method("TL+RL:DL(Dense)", "TL+RL", "representation", init="source_but_first", activation="dense"),
-    # not in the paper: what a practitioner would try first (PA + gradient boosting with an MAE loss)
-    "peer-hgb-pa": Method("Peer: PA + HistGB", "peer", "pa", learner="hgb"),
-}
-
 
 SWEEP_COLUMNS = ["method", "kind", "layer", "search", "rung", "folds", "epochs", "val_mae", "val_mae_std", "seconds"]
 

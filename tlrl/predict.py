@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from tlrl import checkpoint
+from tlrl.catalog import model_dir
 from tlrl.errors import TlrlError
 from tlrl.featurize import nonfinite_rows, parse_formulas, physical_attributes, report_problems
 from tlrl.model import NN17
@@ -29,7 +30,7 @@ def predict_array(model: NN17, X: np.ndarray, batch_size: int = 8192) -> np.ndar
 def _expand(model_dirs: list[str | Path]) -> list[Path]:
     """Checkpoint dirs; a run dir stands for all its ``fold_*`` checkpoints. A model given twice is an error."""
     paths = []
-    for d in map(Path, model_dirs):
+    for d in map(model_dir, model_dirs):
         folds = sorted(d.glob("fold_*/card.json"))
         paths += [f.parent for f in folds] if folds else [d]
     seen: dict[Path, Path] = {}

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tlrl import checkpoint
+from tlrl.catalog import model_dir
 from tlrl.errors import TlrlError
 from tlrl.featurize import ELEMNET_ELEMENTS
 from tlrl.io import atomic_write
@@ -29,9 +30,9 @@ class Source:
 
 
 def load_source(source: str | Path | None = None) -> Source:
-    """The shipped source model (``None`` or ``SHIPPED``) or a checkpoint trained on EF."""
-    shipped = source in (None, SHIPPED)
-    path = SOURCE_DIR if shipped else Path(source)
+    """The shipped source model (``None``, ``SHIPPED`` or ``"oqmd"``) or a checkpoint trained on EF."""
+    shipped = source in (None, SHIPPED, "oqmd")
+    path = SOURCE_DIR if shipped else model_dir(source)
     if not path.exists():
         raise TlrlError(f"source model {path} does not exist")
     model, card = checkpoint.load(path)
