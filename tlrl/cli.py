@@ -1,4 +1,4 @@
-"""The ``tlrl`` command line: featurize, pretrain, fit, predict, benchmark.
+"""The ``tlrl`` command line: data, featurize, pretrain, fit, predict, benchmark, show.
 
 Every user error ends as one line on stderr, ``tlrl <command>: error: ...``, and exit code 2,
 never a traceback; output paths are checked before any work starts. An interrupt exits with 130.
@@ -7,6 +7,7 @@ never a traceback; output paths are checked before any work starts. An interrupt
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from tlrl import __version__
 from tlrl.catalog import METHODS, PROFILE_NAMES
 from tlrl.errors import TlrlError
+from tlrl.extras import require_for
 from tlrl.io import atomic_write, check_writable, same_file, write_csv
 
 if TYPE_CHECKING:  # torch, scikit-learn and pandas load only once a command runs: --help answers at once
@@ -112,7 +114,11 @@ def _pretrain(args: argparse.Namespace) -> None:
     from tlrl.pretrain import pretrain
 
     _output_folder(args.output)
-    _, card = pretrain(args.output, data=args.data, profile=args.profile, data_dir=args.data_dir, seed=args.seed,
+    if args.data_option is not None:
+        warnings.warn("--data is deprecated: give the data as the first argument, 'tlrl pretrain DATA -o DIR'",
+                      FutureWarning, stacklevel=1)
+    data = args.data_option or args.data
+    _, card = pretrain(args.output, data=data, profile=_profile(args), data_dir=args.data_dir, seed=args.seed,
                        init_from=args.init_from)
     print(f"source model in {args.output}: OQMD test MAE {card['test_mae']:.4f} eV/atom")
 
@@ -123,8 +129,9 @@ def _fit(args: argparse.Namespace) -> None:
     _output_folder(args.output, force=args.force)
     if args.source is not None and not METHODS[args.method].uses_source:
         raise TlrlError(f"method {args.method!r} trains from scratch and uses no source model; drop --source")
+    require_for([args.method])
     metrics = run(
-        args.method, _load_input(args), source=args.source, layer=args.layer, profile=args.profile,
+        args.method, _load_input(args), source=args.source, layer=args.layer, profile=_profile(args),
         seed=args.seed, data_dir=args.data_dir, out_dir=args.output,
     )
     print(
@@ -149,11 +156,59 @@ def _benchmark(args: argparse.Namespace) -> None:
     from tlrl.benchmark import run_benchmark
 
     _output_folder(args.output)
+    require_for(args.methods or list(METHODS))
     results = run_benchmark(
-        _load_input(args), args.output, profile=args.profile, source=args.source, seed=args.seed,
+        _load_input(args), args.output, profile=_profile(args), source=args.source, seed=args.seed,
         data_dir=args.data_dir, methods=args.methods, force=args.force,
     )
     print(results[["method", "cv_mae_mean", "cv_mae_std", "best_layer", "test_mae"]].to_string(index=False))
+
+
+def _profile(args: argparse.Namespace):
+    """The --profile, with --device applied to every training it runs (the name alone without --device)."""
+    if args.device is None:
+        return args.profile
+    from tlrl.profiles import get_profile
+
+    prof = get_profile(args.profile)
+    return prof.with_(train__device=args.device, pretrain=prof.pretrain.with_(device=args.device),
+                      pretrain_continue=prof.pretrain_continue.with_(device=args.device))
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda, cuda:N or mps, got {text!r}")
+    return text
+
+
+def _data(args: argparse.Namespace) -> None:
+    from tlrl.data import DATASETS, datasets, download_dataset, locate
+
+    if args.action == "list":
+        print(datasets().to_string(index=False))
+        return
+    if args.action == "download":
+        if not args.all and not args.names:
+            raise TlrlError("name a dataset, or pass --all for the paper's datasets")
+        for name in DATASETS if args.all else args.names:
+            print(download_dataset(name))
+        return
+    path = locate(args.names[0], args.data_dir) if len(args.names) == 1 else None
+    if path is None:
+        raise TlrlError(f"dataset {' '.join(args.names)!r} is not on disk: run 'tlrl data download NAME' first"
+                        if len(args.names) == 1 else "'tlrl data path' takes one dataset name")
+    print(path)
+
+
+def _show(args: argparse.Namespace) -> None:
+    from tlrl.show import describe
+
+    print(describe(args.folder))
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", type=_device, default=None,
+                   help="where to train: cpu, cuda, cuda:N or mps (default: cuda, then mps, then cpu)")
 
 
 def _add_run_options(p: argparse.ArgumentParser, profile: bool = True) -> None:
@@ -181,6 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
     methods = "; ".join(f"{slug} = {m.paper_name}" for slug, m in METHODS.items())
 
     p = sub.add_parser(
+        "data", help="list, download or locate the registry datasets",
+        description="list: every registry dataset (name, rows, property, unit, source, citation). download NAME "
+                    "[NAME ...] | --all: into the cache (checked against tlrl's SHA-256 registry); prints each file. "
+                    "path NAME: the file a run would read (--data-dir, $TLRL_DATA_DIR, then the cache).",
+    )
+    p.add_argument("action", choices=["list", "download", "path"])
+    p.add_argument("names", nargs="*", metavar="NAME", help="registry dataset name(s)")
+    p.add_argument("--all", action="store_true", help="download: every paper dataset")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="path: look here first (default: $TLRL_DATA_DIR)")
+    p.set_defaults(parser=p, func=_data)
+
+    p = sub.add_parser(
         "featurize", help="EF or PA features of a CSV, to parquet",
         description="Compute EF (86 element fractions, ElemNet's order) or PA (145 Magpie attributes) for the "
                     "formulas of a CSV and write them, with the formula and target, to a parquet file. Rows with "
@@ -201,12 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "seeded 80:10:10 split, and save it with its card. An interrupted run resumes from the "
                     "output folder.",
     )
-    p.add_argument("--data", default="oqmd_formation_enthalpy",
+    p.add_argument("data", nargs="?", default="oqmd_formation_enthalpy",
                    help="registry name or CSV to pretrain on (default: oqmd_formation_enthalpy)")
+    p.add_argument("--data", dest="data_option", default=None, help=argparse.SUPPRESS)  # deprecated spelling
     p.add_argument("--init-from", default=None, metavar="SOURCE_DIR",
                    help="restart from this source checkpoint (same data and seed) with a second cosine stage")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the checkpoint")
     _add_run_options(p)
+    _add_device(p)
     p.set_defaults(parser=p, func=_pretrain)
 
     p = sub.add_parser(
@@ -220,11 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", type=int, default=None, metavar="1..15",
                    help="source layer for rl-dl-*/tlrl-dl-*, frozen layers for tl-freeze (default: searched)")
     p.add_argument("--source", default=None, metavar="SOURCE_DIR",
-                   help="source checkpoint for TL/RL methods (default: the model shipped with tlrl)")
+                   help="source checkpoint for TL/RL methods (default: oqmd, the model shipped with tlrl)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="run folder to write (must be new or empty)")
     p.add_argument("--force", action="store_true", help="replace a non-empty run folder as a whole")
     _add_columns(p)
     _add_run_options(p)
+    _add_device(p)
     p.set_defaults(parser=p, func=_fit)
 
     p = sub.add_parser(
@@ -233,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "its fold checkpoints) give the mean and std. The output has one row per input row, in order: "
                     "formula, prediction, std (empty for one model), problem (why a row has no prediction).",
     )
-    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="a checkpoint or a 'tlrl fit' run folder")
+    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR",
+                   help="a checkpoint, a 'tlrl fit' run folder, or oqmd (the source model shipped with tlrl)")
     p.add_argument("input", help="CSV with a formula column")
     p.add_argument("-o", "--output", required=True, metavar="FILE.csv", help="the CSV to write")
     p.add_argument("--formula-col", default="formula", metavar="NAME",
@@ -259,7 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun finished configurations; start a folder made with other settings afresh")
     _add_columns(p)
     _add_run_options(p)
+    _add_device(p)
     p.set_defaults(parser=p, func=_benchmark)
+
+    p = sub.add_parser(
+        "show", help="what a run or benchmark folder holds",
+        description="Print what a 'tlrl fit' run folder or a 'tlrl benchmark' results folder holds: method, "
+                    "dataset, profile and seed; CV and test MAE; the layer; the models kept.",
+    )
+    p.add_argument("folder", metavar="RUN_OR_BENCHMARK_DIR")
+    p.set_defaults(parser=p, func=_show)
     return parser
 
 

@@ -58,10 +58,11 @@ def registry() -> dict[str, str]:
 
 def cached(name: str, folder: Path) -> Path | None:
     """The dataset's file in ``folder`` if it is there with the registered hash."""
-    import pooch  # here, so that the training engine imports where pooch is absent (a GPU machine)
-
     path = folder / f"{name}.csv.gz"
-    return path if path.is_file() and pooch.file_hash(str(path)) == registry()[name] else None
+    try:
+        return verify(name, path) if path.is_file() else None
+    except TlrlError:  # changed or corrupt: fetch downloads it again
+        return None
 
 
 def verify(name: str, path: Path) -> Path:
@@ -70,7 +71,7 @@ def verify(name: str, path: Path) -> Path:
     The hash is computed once per file version: it is kept in ``<cache>/verified.json`` under the
     file's path with its size and mtime, and computed again only when either changes.
     """
-    import pooch
+    import pooch  # here, so that the training engine imports where pooch is absent (a GPU machine)
 
     expected = registry()[name]
     stat = path.stat()

@@ -26,7 +26,7 @@ from tlrl import checkpoint
 from tlrl.catalog import METHODS, N_HIDDEN, Method
 from tlrl.data import cv_folds, dataset_name, default_cache_dir, load_dataset
 from tlrl.errors import TlrlError
-from tlrl.extras import require
+from tlrl.extras import require_for
 from tlrl.featurize import featurize
 from tlrl.io import atomic_dir, write_csv, write_json
 from tlrl.model import NN17, copy_weights, freeze_first
@@ -173,8 +173,7 @@ def _cross_validate_automl(inputs: Inputs, folds, profile: Profile, seed: int):
 
     The search validates on a split of the train part only; the test set never reaches it.
     """
-    automl_methods = ", ".join(slug for slug, m in METHODS.items() if m.learner == "automl")
-    require("automl", f"AutoML ({automl_methods})")
+    require_for([slug for slug, m in METHODS.items() if m.learner == "automl"])
     from tlrl.automl import automl_search, fit_pipeline
 
     search = automl_search(inputs.X_train, inputs.y_train, profile.automl_evals, profile.automl_trial_timeout, seed,
