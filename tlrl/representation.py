@@ -63,3 +63,12 @@ def representation(
     with atomic_write(path) as tmp:
         np.save(tmp, out)
     return out
+
+
+def __getattr__(name: str):
+    """``SourceActivations``, the matminer featurizer, imported (with matminer) only when asked for."""
+    if name == "SourceActivations":
+        from tlrl.featurizers import SourceActivations
+
+        return SourceActivations
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
