@@ -81,7 +81,7 @@ def test_data_path_finds_the_checked_file_and_download_fills_the_cache(capsys, m
     monkeypatch.delenv("TLRL_DATA_DIR")
     monkeypatch.setenv("TLRL_CACHE_DIR", str(tmp_path / "cache"))
     code, _, err = run_cli(capsys, "data", "path", "expt_bandgap")
-    assert code == 2 and "is not on disk: run 'tlrl data download NAME' first" in err
+    assert code == 2 and "is not on disk: run 'tlrl data download expt_bandgap' first" in err
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(data_dir))
     handler.log_message = lambda *args: None
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
@@ -94,6 +94,8 @@ def test_data_path_finds_the_checked_file_and_download_fills_the_cache(capsys, m
     assert run_cli(capsys, "data", "path", "expt_bandgap")[1] == f"{cached}\n"
     code, _, err = run_cli(capsys, "data", "download")
     assert code == 2 and "pass --all" in err
+    code, _, err = run_cli(capsys, "data", "path", "expt_bandgapp")
+    assert code == 2 and err.startswith("tlrl data: error: no dataset expt_bandgapp; 'tlrl data list' names them")
 
 
 @pytest.fixture(scope="module")

@@ -182,22 +182,25 @@ def _device(text: str) -> str:
 
 
 def _data(args: argparse.Namespace) -> None:
-    from tlrl.data import DATASETS, datasets, download_dataset, locate
+    from tlrl.data import DATASETS, REGISTRY, datasets, download_dataset, locate
 
+    unknown = [name for name in args.names if name not in REGISTRY]
+    if unknown:
+        raise TlrlError(f"no dataset {', '.join(unknown)}; 'tlrl data list' names them: {', '.join(REGISTRY)}")
     if args.action == "list":
         print(datasets().to_string(index=False))
-        return
-    if args.action == "download":
+    elif args.action == "download":
         if not args.all and not args.names:
             raise TlrlError("name a dataset, or pass --all for the paper's datasets")
         for name in DATASETS if args.all else args.names:
             print(download_dataset(name))
-        return
-    path = locate(args.names[0], args.data_dir) if len(args.names) == 1 else None
-    if path is None:
-        raise TlrlError(f"dataset {' '.join(args.names)!r} is not on disk: run 'tlrl data download NAME' first"
-                        if len(args.names) == 1 else "'tlrl data path' takes one dataset name")
-    print(path)
+    elif len(args.names) != 1:
+        raise TlrlError("'tlrl data path' takes one dataset name")
+    else:
+        path = locate(args.names[0], args.data_dir)
+        if path is None:
+            raise TlrlError(f"dataset {args.names[0]} is not on disk: run 'tlrl data download {args.names[0]}' first")
+        print(path)
 
 
 def _show(args: argparse.Namespace) -> None:
