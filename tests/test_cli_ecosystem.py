@@ -172,3 +172,14 @@ def test_a_missing_extra_stops_before_any_work(capsys, monkeypatch, tmp_path) ->
     assert (code, err) == (2, f"tlrl fit: {line}\n")
     code, _, err = run_cli(capsys, "benchmark", "no_such.csv", "-o", str(tmp_path / "b"))
     assert (code, err) == (2, f"tlrl benchmark: {line}\n")
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_pa_featurization_in_a_run_shows_progress_when_training_does(capfd, jarvis, tmp_path, progress) -> None:
+    from tlrl.methods import run
+    from tlrl.profiles import get_profile
+
+    small = pd.concat([jarvis[jarvis.split == "train"].head(40), jarvis[jarvis.split == "test"].head(10)])
+    profile = get_profile("smoke", train__progress=progress)
+    run("peer-hgb-pa", small, profile=profile, cache_dir=tmp_path)  # an empty feature cache: PA is computed
+    assert ("MultipleFeaturizer" in capfd.readouterr().err) is progress

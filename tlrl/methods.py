@@ -93,12 +93,12 @@ class Inputs:
 
 
 def base_features(
-    train: pd.DataFrame, test: pd.DataFrame, kind: str, cache_dir: Path
+    train: pd.DataFrame, test: pd.DataFrame, kind: str, cache_dir: Path, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """EF or PA for both parts (rows with unusable formulas are dropped with a warning)."""
+    """EF or PA for both parts (rows with unusable formulas are dropped with a warning); ``progress``: PA's bar."""
     out = []
     for part in (train, test):
-        X, kept = featurize(part, kind, cache_dir=cache_dir / "features", progress=False)
+        X, kept = featurize(part, kind, cache_dir=cache_dir / "features", progress=progress)
         out.append((np.nan_to_num(X.to_numpy(np.float32)), kept["target"].to_numpy(np.float32), kept))
     (Xtr, ytr, _), (Xte, yte, kept_test) = out
     return Xtr, ytr, Xte, yte, kept_test["formula"].tolist()
@@ -106,11 +106,11 @@ def base_features(
 
 def build_inputs(
     method: Method, train: pd.DataFrame, test: pd.DataFrame, source: Source | None, layer: int | None,
-    cache_dir: Path,
+    cache_dir: Path, progress: bool = False,
 ) -> Inputs:
-    """The method's inputs: EF, PA, or the source's layer activations of EF."""
+    """The method's inputs: EF, PA (with a progress bar when asked), or the source's layer activations of EF."""
     kind = "pa" if method.inputs == "pa" else "ef"
-    Xtr, ytr, Xte, yte, formulas = base_features(train, test, kind, cache_dir)
+    Xtr, ytr, Xte, yte, formulas = base_features(train, test, kind, cache_dir, progress)
     if method.inputs != "representation":
         return Inputs(Xtr, ytr, Xte, yte, formulas, {"kind": kind})
     acts = [representation(source, X, layer, method.activation, cache_dir / "activations") for X in (Xtr, Xte)]
@@ -199,7 +199,7 @@ def search_layer(
     def evaluate(k: int, search: str, rung: int, n_first_folds: int | None, epochs: int):
         """Train candidate ``k``, record its sweep row, return (inputs, models, maes, extras)."""
         start = time.perf_counter()
-        inputs = build_inputs(method, train, test, source, k, cache)
+        inputs = build_inputs(method, train, test, source, k, cache, profile.train.progress)
         prof = profile.with_(train__max_epochs=epochs, train__patience=min(epochs, profile.train.patience))
         result = (inputs, *cross_validate(method, inputs, source, prof, seed, k if method.freezes else 0,
                                           n_first_folds))
@@ -275,7 +275,7 @@ def run(
         layer, sweep, searched = search_layer(m, method, train, test, src, prof, seed, cache)
     layer = layer if layer is not None else m.fixed_layer
     if searched is None:
-        inputs = build_inputs(m, train, test, src, layer, cache)
+        inputs = build_inputs(m, train, test, src, layer, cache, prof.train.progress)
         searched = (inputs, *cross_validate(m, inputs, src, prof, seed, frozen=layer if m.freezes else 0))
     inputs, models, maes, extras = searched
 
