@@ -180,3 +180,22 @@ def test_a_local_file_under_a_registered_name_is_checked_once_per_version(monkey
     shutil.copyfile(good, mine)
     assert len(load_dataset(str(mine))) == 300
     assert len(hashed) == 2
+
+
+def test_python_m_tlrl_download_needs_no_tlrl_data(tmp_path: Path) -> None:
+    """No import cycle: the download module runs with tlrl.data unimportable."""
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = ("import runpy, sys; sys.modules['tlrl.data'] = None; "
+            "runpy.run_module('tlrl.download', run_name='__main__')")
+    env = {"PATH": "/usr/bin:/bin", "TLRL_CACHE_DIR": str(tmp_path), "TLRL_DATA_URL": f"http://127.0.0.1:{port}",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("tlrl.download: error: download of dataset 'oqmd_formation_enthalpy' from "
+                                    f"http://127.0.0.1:{port}/oqmd_formation_enthalpy.csv.gz into the cache "
+                                    f"{tmp_path / 'data' / 'oqmd_formation_enthalpy.csv.gz'} failed: ConnectionError")
