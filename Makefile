@@ -4,6 +4,8 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PROFILE ?= quick
+# The extras the first install brings; the book workflow leaves out dev: make book EXTRAS=automl,book,online
+EXTRAS  ?= automl,book,online,dev
 # The real datasets live beside the repository in ../shared/data when it exists.
 export TLRL_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=23"
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[automl,book,online,dev]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
 # The book test drives Debian's chromium through Playwright. Installed once; a no-op when present.

@@ -3,9 +3,10 @@
     python scripts/set_repository.py [URL] [--check]
 
 With URL, ``repository.url`` in _config.yml becomes URL first. From that value it then writes the
-notebooks' Colab cells (from the one template below), the README's badges (between the badge
-markers), pyproject.toml's project URLs and ``tlrl/download.py``'s REPOSITORY (where the data
-release lives). The book's launch buttons and repository button read _config.yml themselves.
+notebooks' Colab cells (from the one template below; ``tlrl[automl]`` only in the AutoML chapters),
+the README's badges (between the badge markers), pyproject.toml's project URLs and
+``tlrl/download.py``'s REPOSITORY (where the data release lives). The book's launch buttons and
+repository button read _config.yml themselves.
 ``--check`` writes nothing and exits 1 naming each file that does not agree with _config.yml.
 """
 
@@ -23,9 +24,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_MARK = '"google.colab" in sys.modules'
+AUTOML_NOTEBOOKS = ("03_scratch_baselines.ipynb", "08_benchmark.ipynb")  # the chapters that run AutoML
 COLAB_CELL = Template('''\
-# Colab only: install tlrl with its AutoML extra from the repository, report the GPU and keep the
-# results in /content/tlrl_results. Elsewhere this cell does nothing.
+# Colab only: install $requirement from the repository, report the GPU and keep the results in
+# /content/tlrl_results. Elsewhere this cell does nothing.
 import os
 import sys
 
@@ -35,17 +37,35 @@ if "google.colab" in sys.modules:
     import subprocess
 
     REPOSITORY = "$repository"
-    numpy_before = importlib.metadata.version("numpy")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"tlrl[automl] @ git+{REPOSITORY}"], check=True)
+
+    def installed() -> dict:
+        return {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()}
+
+    before = installed()
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"$requirement @ git+{REPOSITORY}"], check=True)
     importlib.invalidate_caches()  # make the freshly installed package importable in this session
-    if importlib.metadata.version("numpy") != numpy_before:
-        print("pip changed numpy (AutoML's pin): Runtime > Restart session, then run all cells again.")
+    after = installed()
+    changed = sorted(name for name, version in before.items() if after.get(name) != version)
+    for name in changed:
+        print(f"pip changed {name}: {before[name]} -> {after.get(name, 'removed')}")
+    owners = importlib.metadata.packages_distributions()
+    imported = {d for module in list(sys.modules) for d in owners.get(module.partition(".")[0], [])}
+    if imported.intersection(changed):
+        print(f"{', '.join(sorted(imported.intersection(changed)))} changed after being imported: "
+              "Runtime > Restart session, then run all cells again.")
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     print(f"GPU: {gpu}" if gpu else "No GPU: choose Runtime > Change runtime type > GPU, then rerun.")
     os.environ["TLRL_RESULTS_DIR"] = "/content/tlrl_results"
     print("Results go to /content/tlrl_results (Files pane on the left); download them before the session ends.")''')
+
+
+def colab_cell(url: str, notebook: str) -> str:
+    """The Colab cell of ``notebook``: the AutoML chapters install ``tlrl[automl]``, the others the core."""
+    return COLAB_CELL.substitute(repository=url, requirement="tlrl[automl]" if notebook in AUTOML_NOTEBOOKS else "tlrl")
+
+
 BADGES = Template('''\
 <!-- badges: written by scripts/set_repository.py from _config.yml's repository.url -->
 [![Read the book](https://img.shields.io/badge/read-the%20book-blue)]($pages)
@@ -99,7 +119,7 @@ def render(root: Path, url: str) -> dict[Path, str]:
         cells = [c for c in nb.cells if c.cell_type == "code" and COLAB_MARK in c.source]
         if len(cells) != 1:
             sys.exit(f"set_repository: {path.name} has {len(cells)} Colab cells (code cells with {COLAB_MARK}), not 1")
-        cells[0].source = COLAB_CELL.substitute(repository=url)
+        cells[0].source = colab_cell(url, path.name)
         out[path] = nbformat.writes(nb) + "\n"
     return out
 

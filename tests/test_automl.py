@@ -186,3 +186,13 @@ def test_automl_fit_returns_the_chosen_pipeline_fitted(ef):
     with threadpool_limits(1):  # automl_fit fits single-threaded; some learners' sums depend on threads
         refit = clone(search.best_pipeline).fit(X, y)
     np.testing.assert_allclose(fitted.predict(X_test), refit.predict(X_test))
+
+
+def test_every_regressor_of_the_search_space_fits(ef):
+    """ALL_REGRESSORS, each alone: every trial fits (kernel SVR once failed on a random_state it does not take)."""
+    from tlrl.automl import ALL_REGRESSORS
+
+    X, y = ef[0][:150], ef[1][:150]
+    for name in ALL_REGRESSORS:
+        result = automl_search(X, y, max_evals=2, trial_timeout=60, seed=0, progress=False, regressors=(name,))
+        assert result.n_failed == 0, (name, result.trials.error.tolist())

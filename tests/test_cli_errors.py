@@ -120,7 +120,7 @@ CASES = {
     "10-seed-too-big": (lambda f: ["benchmark", f"{f}/small.csv", "--seed", "99999999999", "-o", "x"],
                         "got 99999999999"),
     # 11 too few rows to pretrain
-    "11-pretrain-five-rows": (lambda f: ["pretrain", "--data", f"{f}/five.csv", *SMOKE, "-o", f"{f}/P"],
+    "11-pretrain-five-rows": (lambda f: ["pretrain", f"{f}/five.csv", *SMOKE, "-o", f"{f}/P"],
                               "pretraining needs at least 10 usable rows"),
     # 12 a directory as input
     "12-featurize-a-directory": (lambda f: ["featurize", f"{f}/a_dir", "--kind", "ef", "-o", f"{f}/o.parquet"],

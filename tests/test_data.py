@@ -133,8 +133,9 @@ def test_data_dir_argument_wins_over_the_environment(monkeypatch, tmp_path: Path
     decoy.mkdir()
     pd.DataFrame({"formula": ["NaCl", "MgO"], "target": [1.0, 2.0]}).to_csv(decoy / "expt_bandgap.csv.gz", index=False)
     monkeypatch.setenv("TLRL_DATA_DIR", str(decoy))
-    assert len(load_dataset("expt_bandgap", online=False)) == 2
     assert len(load_dataset("expt_bandgap", data_dir=data_dir, online=False)) == 4920
+    with pytest.raises(TlrlError, match=r"decoy/expt_bandgap\.csv\.gz is not tlrl's expt_bandgap: its SHA-256 is "):
+        load_dataset("expt_bandgap", online=False)  # the decoy is checked against the registry
 
 
 def test_missing_registry_dataset_offline_says_where_it_looked(monkeypatch, tmp_path: Path, offline: Path) -> None:

@@ -67,19 +67,62 @@ def test_one_call_rewrites_every_url(tmp_path: Path) -> None:
     assert len(notebooks) >= 8
     for path in notebooks:
         cell = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-        assert cell.source == set_repository.COLAB_CELL.substitute(repository=NEW), path.name
+        assert cell.source == set_repository.colab_cell(NEW, path.name), path.name
     assert run_script(root, "--check").returncode == 0
     assert run_script(root, "https://gitlab.com/a/b").stderr.strip() == (
         "set_repository: 'https://gitlab.com/a/b' is not https://github.com/OWNER/NAME"
     )
 
 
-def test_the_colab_cell_installs_the_automl_extra_and_keeps_results_findable() -> None:
-    cell = set_repository.COLAB_CELL.substitute(repository=NEW)
-    compile(cell, "colab-cell", "exec")
-    assert 'f"tlrl[automl] @ git+{REPOSITORY}"' in cell and f'REPOSITORY = "{NEW}"' in cell
-    assert 'os.environ["TLRL_RESULTS_DIR"] = "/content/tlrl_results"' in cell
-    assert "torch.cuda.get_device_name(0)" in cell and "jupyter-book" not in cell
+def test_only_the_automl_chapters_install_the_automl_extra() -> None:
+    notebooks = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+    assert set(set_repository.AUTOML_NOTEBOOKS) <= set(notebooks)
+    for name in notebooks:
+        cell = set_repository.colab_cell(NEW, name)
+        compile(cell, "colab-cell", "exec")
+        spec = "tlrl[automl]" if name in ("03_scratch_baselines.ipynb", "08_benchmark.ipynb") else "tlrl"
+        assert f'f"{spec} @ git+{{REPOSITORY}}"' in cell and f'REPOSITORY = "{NEW}"' in cell, name
+        assert 'os.environ["TLRL_RESULTS_DIR"] = "/content/tlrl_results"' in cell
+        assert "torch.cuda.get_device_name(0)" in cell and "jupyter-book" not in cell
+
+
+class _Dist:
+    def __init__(self, name: str, version: str) -> None:
+        self.metadata, self.version = {"Name": name}, version
+
+
+@pytest.mark.parametrize(("after", "restart"), [
+    ({"numpy": "2.2.6", "hyperopt": "0.2.7"}, "numpy changed after being imported"),  # numpy is imported here
+    ({"numpy": "2.4.0", "hyperopt": "0.2.7", "tlrl-never-imported": "2.0"}, None),  # only unimported ones changed
+])
+def test_the_colab_cell_lists_every_change_and_asks_for_a_restart_when_an_imported_one_changed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, after: dict, restart: str | None
+) -> None:
+    import importlib.metadata
+    import subprocess
+
+    import numpy  # noqa: F401  (imported before pip, as on Colab)
+
+    before = {"numpy": "2.4.0", "tlrl-never-imported": "1.0"}
+    state = {"installed": before}
+    calls = []
+
+    def pip(cmd, check):
+        calls.append(cmd)
+        state["installed"] = after
+
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    monkeypatch.setattr(subprocess, "run", pip)
+    owners = importlib.metadata.packages_distributions()  # the real modules -> distributions
+    monkeypatch.setattr(importlib.metadata, "packages_distributions", lambda: owners)
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [_Dist(*kv) for kv in state["installed"].items()])
+    monkeypatch.setenv("TLRL_RESULTS_DIR", "unset")
+    exec(set_repository.colab_cell(NEW, "01_data.ipynb"), {})
+    out = capsys.readouterr().out
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q", f"tlrl @ git+{NEW}"]]
+    changed = [f"pip changed {n}: {v} -> {after.get(n, 'removed')}" for n, v in before.items() if after.get(n) != v]
+    assert [line for line in out.splitlines() if line.startswith("pip changed")] == changed
+    assert (restart in out) if restart else ("Restart session" not in out)
 
 
 @pytest.mark.parametrize(("url", "pages"), [

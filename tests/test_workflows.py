@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,20 +43,37 @@ def test_actionlint_finds_a_broken_workflow(tmp_path: Path) -> None:
     assert result.returncode == 1 and "github.nope" in result.stdout
 
 
-def test_ci_runs_make_test_on_push_and_pull_request() -> None:
+def test_ci_runs_make_test_once_per_commit() -> None:
     ci = workflow("ci.yml")
-    assert set(ci[True]) == {"push", "pull_request"}  # YAML 1.1 reads the key `on` as True
-    assert {"make test", "make test-wheel"} <= set(steps(ci["jobs"]["test"]))
+    assert set(ci[True]) == {"push", "pull_request", "workflow_call"}  # YAML 1.1 reads the key `on` as True
+    test = ci["jobs"]["test"]
+    assert {"make test", "make test-wheel"} <= set(steps(test))
+    # a pull request runs only from a fork: a branch of this repository was tested by its push
+    assert test["if"] == ("github.event_name != 'pull_request' || "
+                          "github.event.pull_request.head.repo.full_name != github.repository")
+    assert "github.workflow" in ci["concurrency"]["group"], "the book's call must not cancel CI's own run"
 
 
-def test_the_book_deploys_to_pages_from_main() -> None:
+def test_the_book_deploys_to_pages_from_main_only_after_the_tests_pass() -> None:
     book = workflow("book.yml")
     assert book[True] == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
     assert book["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
-    build, deploy = book["jobs"]["build"], book["jobs"]["deploy"]
-    assert "make book" in steps(build)
+    test, build, deploy = book["jobs"]["test"], book["jobs"]["build"], book["jobs"]["deploy"]
+    assert test == {"uses": "./.github/workflows/ci.yml"}
+    assert build["needs"] == "test" and set(deploy["needs"]) == {"test", "build"}
+    make = next(s for s in steps(build) if s.startswith("make book"))
+    extras = make.removeprefix("make book EXTRAS=").split(",")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert "dev" not in extras and set(extras) == set(project) - {"dev"}
+    assert 'pip install -q -e ".[$(EXTRAS)]"' in (REPO / "Makefile").read_text()
     assert "TLRL_DATA_DIR" not in (WORKFLOWS / "book.yml").read_text(), "the runner's data come through pooch"
+    lychee = next(s for s in build["steps"] if s.get("uses", "").startswith("lycheeverse/lychee-action@"))
+    assert "_build/html" in lychee["with"]["args"] and lychee["with"]["fail"] is True
+    pages = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/configure-pages@"))
+    assert pages["with"] == {"enablement": True}
+    order = [s.get("uses", "").split("@")[0] or s.get("run") for s in build["steps"]]
+    assert order.index(make) < order.index("lycheeverse/lychee-action") < order.index("actions/upload-pages-artifact")
     upload = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
     assert upload["with"]["path"] == "_build/html"
-    assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
+    assert deploy["environment"]["name"] == "github-pages"
     assert any(s.startswith("actions/deploy-pages@") for s in steps(deploy))

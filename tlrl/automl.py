@@ -128,7 +128,7 @@ def search_space(seed: int, regressors=DEFAULT_REGRESSORS, preprocessing=DEFAULT
         "lasso": lambda n: lasso(n, random_state=rs),
         "elastic_net": lambda n: elastic_net(n, random_state=rs),
         "linear_svr": lambda n: linear_svr(n, random_state=rs),
-        "svr": lambda n: svr(n, random_state=rs),
+        "svr": lambda n: svr(n),  # SVR is deterministic and takes no random_state
     }
     pre_builders = {
         "none": lambda n: [],

@@ -1,4 +1,4 @@
-"""The ``tlrl`` command line: featurize, pretrain, fit, predict, benchmark, curve.
+"""The ``tlrl`` command line: data, featurize, pretrain, fit, predict, benchmark, curve, show.
 
 Every user error ends as one line on stderr, ``tlrl <command>: error: ...``, and exit code 2,
 never a traceback; output paths are checked before any work starts (``tlrl.io``, ``tlrl.outputs``).
@@ -8,18 +8,21 @@ An interrupt exits with 130, SIGTERM with 143, both after removing temporary fil
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import warnings
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from tlrl import __version__
+from tlrl.catalog import METHODS, PROFILE_NAMES
 from tlrl.errors import TlrlError
+from tlrl.extras import require_for
 from tlrl.io import STDOUT, check_writable, inside, output_lock, same_file, table_format, write_table
-from tlrl.methods import METHODS
-from tlrl.profiles import PROFILES
+
+if TYPE_CHECKING:  # torch, scikit-learn and pandas load only once a command runs: --help answers at once
+    import pandas as pd
 
 DESCRIPTION = """\
 tlrl reproduces Gupta et al., "Combining Transfer Learning and Representation Learning to
@@ -36,6 +39,11 @@ examples:
   tlrl predict runs/tl new_formulas.csv -o predictions.csv
   tlrl benchmark jarvis_formation_energy --profile quick -o results/quick
   tlrl curve my.csv --sizes 100,300,1000 --methods sc-dl-ef,tl-finetune,zero-shot -o results/curve
+
+environment:
+  TLRL_DATA_DIR   folder holding the registry datasets (checked against tlrl's SHA-256 registry)
+  TLRL_CACHE_DIR  cache of downloads and features (default: the platform's user cache folder)
+  TLRL_DATA_URL   base URL the registry datasets are downloaded from (default: this project's release)
 
 Run 'tlrl <command> --help' for a command's options."""
 
@@ -111,11 +119,15 @@ def _pretrain(args: argparse.Namespace) -> None:
     from tlrl.pretrain import pretrain
 
     check_writable(args.output, folder=True)
+    if args.data_option is not None:
+        warnings.warn("--data is deprecated: give the data as the first argument, 'tlrl pretrain DATA -o DIR'",
+                      FutureWarning, stacklevel=1)
+    data = args.data_option or args.data
     with output_lock(args.output):
-        _, card = pretrain(args.output, data=args.data, profile=args.profile, data_dir=args.data_dir,
+        _, card = pretrain(args.output, data=data, profile=_profile(args), data_dir=args.data_dir,
                            seed=args.seed, init_from=args.init_from, force=args.force)
-    unit = " eV/atom" if args.data in OQMD_DATASETS else ""
-    print(f"source model in {args.output}: test MAE {card['test_mae']:.4f}{unit} on {args.data}")
+    unit = " eV/atom" if data in OQMD_DATASETS else ""
+    print(f"source model in {args.output}: test MAE {card['test_mae']:.4f}{unit} on {data}")
 
 
 def _fit(args: argparse.Namespace) -> None:
@@ -126,9 +138,10 @@ def _fit(args: argparse.Namespace) -> None:
     claim_folder(args.output, "fit", args.force, inputs=[args.input, args.source])
     if args.source is not None and not METHODS[args.method].uses_source:
         raise TlrlError(f"method {args.method!r} trains from scratch and uses no source model; drop --source")
+    require_for([args.method])
     with output_lock(args.output):
         metrics = run(
-            args.method, _load_input(args), source=args.source, layer=args.layer, profile=args.profile,
+            args.method, _load_input(args), source=args.source, layer=args.layer, profile=_profile(args),
             seed=args.seed, data_dir=args.data_dir, out_dir=args.output,
         )
     print(
@@ -154,9 +167,10 @@ def _benchmark(args: argparse.Namespace) -> None:
     from tlrl.benchmark import run_benchmark
 
     check_writable(args.output, folder=True)
+    require_for(args.methods or list(METHODS))
     with output_lock(args.output):
         results = run_benchmark(
-            _load_input(args), args.output, profile=args.profile, source=args.source, seed=args.seed,
+            _load_input(args), args.output, profile=_profile(args), source=args.source, seed=args.seed,
             data_dir=args.data_dir, methods=args.methods, force=args.force,
         )
     print(results[["method", "cv_mae_mean", "cv_mae_std", "best_layer", "test_mae"]].to_string(index=False))
@@ -169,7 +183,7 @@ def _curve(args: argparse.Namespace) -> None:
     with output_lock(args.output):
         curve = run_curve(
             _load_input(args), args.output, sizes=args.sizes, methods=args.methods, seeds=args.seeds,
-            profile=args.profile, source=args.source, data_dir=args.data_dir, seeds_at=dict(args.seeds_at),
+            profile=_profile(args), source=args.source, data_dir=args.data_dir, seeds_at=dict(args.seeds_at),
             force=args.force,
         )
     table = summarize(curve).pivot(index="method", columns="size", values="test_mae")
@@ -193,6 +207,56 @@ def _size_seeds(text: str) -> tuple[int, list[int]]:
     return _int_list(size)[0], _int_list(seeds)
 
 
+def _profile(args: argparse.Namespace):
+    """The --profile, with --device applied to every training it runs (the name alone without --device)."""
+    if args.device is None:
+        return args.profile
+    from tlrl.profiles import get_profile
+
+    prof = get_profile(args.profile)
+    return prof.with_(train__device=args.device, pretrain=prof.pretrain.with_(device=args.device),
+                      pretrain_continue=prof.pretrain_continue.with_(device=args.device))
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda, cuda:N or mps, got {text!r}")
+    return text
+
+
+def _data(args: argparse.Namespace) -> None:
+    from tlrl.data import DATASETS, REGISTRY, datasets, download_dataset, locate
+
+    unknown = [name for name in args.names if name not in REGISTRY]
+    if unknown:
+        raise TlrlError(f"no dataset {', '.join(unknown)}; 'tlrl data list' names them: {', '.join(REGISTRY)}")
+    if args.action == "list":
+        print(datasets().to_string(index=False))
+    elif args.action == "download":
+        if not args.all and not args.names:
+            raise TlrlError("name a dataset, or pass --all for the paper's datasets")
+        for name in DATASETS if args.all else args.names:
+            print(download_dataset(name))
+    elif len(args.names) != 1:
+        raise TlrlError("'tlrl data path' takes one dataset name")
+    else:
+        path = locate(args.names[0], args.data_dir)
+        if path is None:
+            raise TlrlError(f"dataset {args.names[0]} is not on disk: run 'tlrl data download {args.names[0]}' first")
+        print(path)
+
+
+def _show(args: argparse.Namespace) -> None:
+    from tlrl.show import describe
+
+    print(describe(args.folder))
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", type=_device, default=None,
+                   help="where to train: cpu, cuda, cuda:N or mps (default: cuda, then mps, then cpu)")
+
+
 def _add_run_options(p: argparse.ArgumentParser, profile: bool = True, seed: bool = True) -> None:
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="folder holding the registry datasets (default: $TLRL_DATA_DIR, then the cache/download)")
@@ -200,8 +264,8 @@ def _add_run_options(p: argparse.ArgumentParser, profile: bool = True, seed: boo
         p.add_argument("--seed", type=_seed, default=0,
                        help=f"seed of the data split, CV folds and weight inits, 0..{SEED_MAX} (default: 0)")
     if profile:
-        sizes = "; ".join(f"{name}: {PROFILE_HELP.get(name, '')}" for name in PROFILES)
-        p.add_argument("--profile", default="quick", choices=list(PROFILES),
+        sizes = "; ".join(f"{name}: {PROFILE_HELP.get(name, '')}" for name in PROFILE_NAMES)
+        p.add_argument("--profile", default="quick", choices=list(PROFILE_NAMES),
                        help=f"how big a run is ({sizes}) (default: quick)")
 
 
@@ -217,6 +281,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tlrl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     methods = "; ".join(f"{slug} = {m.paper_name}" for slug, m in METHODS.items())
+
+    p = sub.add_parser(
+        "data", help="list, download or locate the registry datasets",
+        description="list: every registry dataset (name, rows, property, unit, source, citation). download NAME "
+                    "[NAME ...] | --all: into the cache (checked against tlrl's SHA-256 registry); prints each file. "
+                    "path NAME: the file a run would read (--data-dir, $TLRL_DATA_DIR, then the cache).",
+    )
+    p.add_argument("action", choices=["list", "download", "path"])
+    p.add_argument("names", nargs="*", metavar="NAME", help="registry dataset name(s)")
+    p.add_argument("--all", action="store_true", help="download: every paper dataset")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="path: look here first (default: $TLRL_DATA_DIR)")
+    p.set_defaults(parser=p, func=_data)
 
     p = sub.add_parser(
         "featurize", help="EF or PA features of a CSV, to parquet or CSV",
@@ -241,14 +317,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "seeded 80:10:10 split, and save it with its card. An interrupted run resumes from the "
                     "output folder.",
     )
-    p.add_argument("--data", default="oqmd_formation_enthalpy",
+    p.add_argument("data", nargs="?", default="oqmd_formation_enthalpy",
                    help="registry name or CSV to pretrain on (default: oqmd_formation_enthalpy)")
+    p.add_argument("--data", dest="data_option", default=None, help=argparse.SUPPRESS)  # deprecated spelling
     p.add_argument("--init-from", default=None, metavar="SOURCE_DIR",
                    help="restart from this source checkpoint (same data and seed) with a second cosine stage")
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="folder for the checkpoint (new, empty, or an interrupted pretrain's to resume)")
     p.add_argument("--force", action="store_true", help="replace a finished source model in the output folder")
     _add_run_options(p)
+    _add_device(p)
     p.set_defaults(parser=p, func=_pretrain)
 
     p = sub.add_parser(
@@ -263,12 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", type=int, default=None, metavar="1..15",
                    help="source layer for rl-dl-*/tlrl-dl-*, frozen layers for tl-freeze (default: searched)")
     p.add_argument("--source", default=None, metavar="SOURCE_DIR",
-                   help="source checkpoint for TL/RL methods (default: the model shipped with tlrl)")
+                   help="source checkpoint for TL/RL methods (default: oqmd, the model shipped with tlrl)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="run folder to write (must be new or empty)")
     p.add_argument("--force", action="store_true",
                    help="replace an earlier 'tlrl fit' run folder as a whole (never a folder of other files)")
     _add_columns(p)
     _add_run_options(p)
+    _add_device(p)
     p.set_defaults(parser=p, func=_fit)
 
     p = sub.add_parser(
@@ -277,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "its fold checkpoints) give the mean and std. The output has one row per input row, in order: "
                     "formula, prediction, std (empty for one model), problem (why a row has no prediction).",
     )
-    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="a checkpoint or a 'tlrl fit' run folder")
+    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR",
+                   help="a checkpoint, a 'tlrl fit' run folder, or oqmd (the source model shipped with tlrl)")
     p.add_argument("input", help="CSV with a formula column")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the file to write: .csv, .csv.gz or .parquet, or - for stdout (CSV)")
@@ -304,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun finished configurations; start a folder made with other settings afresh")
     _add_columns(p)
     _add_run_options(p)
+    _add_device(p)
     p.set_defaults(parser=p, func=_benchmark)
 
     p = sub.add_parser(
@@ -332,7 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun finished units; start a folder made with other settings afresh")
     _add_columns(p)
     _add_run_options(p, seed=False)
+    _add_device(p)
     p.set_defaults(parser=p, func=_curve, seed=0)
+
+    p = sub.add_parser(
+        "show", help="what a run or benchmark folder holds",
+        description="Print what a 'tlrl fit' run folder or a 'tlrl benchmark' results folder holds: method, "
+                    "dataset, profile and seed; CV and test MAE; the layer; the models kept.",
+    )
+    p.add_argument("folder", metavar="RUN_OR_BENCHMARK_DIR")
+    p.set_defaults(parser=p, func=_show)
     return parser
 
 

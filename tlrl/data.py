@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, train_test_split
 
 from tlrl import download
+from tlrl.download import dataset_cache, default_cache_dir
 from tlrl.errors import TlrlError
 from tlrl.extras import require
 from tlrl.io import atomic_write
@@ -43,16 +44,6 @@ OUTLIER_LIMIT_EV = 5.0
 OQMD_DATASETS = ("oqmd_formation_enthalpy", "jarvis_latest_oqmd_formation_enthalpy")
 # Targets beyond this magnitude make the float32 MAE of a batch (a sum of thousands) overflow.
 TARGET_MAX = 1e30
-
-
-def default_cache_dir() -> Path:
-    """Where downloaded datasets and feature caches go (``$TLRL_CACHE_DIR`` or ~/.cache/tlrl)."""
-    return Path(os.environ.get("TLRL_CACHE_DIR", Path.home() / ".cache" / "tlrl"))
-
-
-def dataset_cache() -> Path:
-    """Where the paper's datasets are downloaded to (``<cache>/data``)."""
-    return default_cache_dir() / "data"
 
 
 def load_dataset(
@@ -212,20 +203,75 @@ def _delimiter(path: Path, compression: str | None) -> str:
     return max([",", ";", "\t"], key=header.count)
 
 
+def locate(name: str, data_dir: str | Path | None = None) -> Path | None:
+    """Where a registry dataset's file is on disk, checked: ``data_dir``, ``$TLRL_DATA_DIR``, then the cache.
+
+    A paper dataset must match tlrl's SHA-256 registry (a mismatch in a data folder is a
+    ``TlrlError``, one in the cache counts as absent); ``None`` when no folder has it.
+    """
+    for folder in _folders(data_dir):
+        path = folder / f"{name}.csv.gz"
+        if path.is_file():
+            return download.verify(name, path) if name in DATASETS else path
+    if name in LATEST_JARVIS:
+        path = default_cache_dir() / f"{name}.csv.gz"
+        return path if path.is_file() else None
+    return download.cached(name, dataset_cache())
+
+
+def _folders(data_dir: str | Path | None) -> list[Path]:
+    return [Path(d) for d in (data_dir, os.environ.get(DATA_DIR_ENV)) if d]
+
+
 def _load_registered(name: str, data_dir: str | Path | None, online: bool) -> pd.DataFrame:
     """A registry dataset from ``data_dir`` or ``$TLRL_DATA_DIR``, else from the cache or its download."""
-    folders = [Path(d) for d in (data_dir, os.environ.get(DATA_DIR_ENV)) if d]
-    for folder in folders:
-        if (folder / f"{name}.csv.gz").is_file():
-            return read_table(folder / f"{name}.csv.gz")
+    path = locate(name, data_dir)
+    if path is not None:
+        return read_table(path)
     if name in LATEST_JARVIS:
         return fetch_latest_jarvis(name, online)
-    cache = dataset_cache()
-    path = download.fetch(name, cache) if online else download.cached(name, cache)
-    if path is None:
-        looked = ", ".join(str(folder / f"{name}.csv.gz") for folder in [*folders, cache])
-        raise TlrlError(f"dataset {name!r} not found; looked in {looked} (set {DATA_DIR_ENV}, or allow the download)")
-    return read_table(path)
+    if online:
+        return read_table(download.fetch(name, dataset_cache()))
+    looked = ", ".join(str(folder / f"{name}.csv.gz") for folder in [*_folders(data_dir), dataset_cache()])
+    raise TlrlError(f"dataset {name!r} not found; looked in {looked} (set {DATA_DIR_ENV}, or allow the download)")
+
+
+def download_dataset(name: str) -> Path:
+    """A registry dataset's file in the cache, downloaded (and checked) when it is not there yet."""
+    if name in LATEST_JARVIS:
+        fetch_latest_jarvis(name)
+        return default_cache_dir() / f"{name}.csv.gz"
+    if name not in DATASETS:
+        raise TlrlError(f"no dataset {name!r}; choose from {', '.join(REGISTRY)}")
+    return download.fetch(name, dataset_cache())
+
+
+_JARVIS = "Choudhary et al., npj Comput. Mater. 6, 173 (2020)"
+_CROSS_PROPERTY = "JARVIS-DFT, split of NU-CUCIS/CrossPropertyTL"
+_LATEST = "JARVIS-DFT latest, through jarvis-tools (grows; no fixed split)"
+# name -> rows, property, unit, source, citation (rows: None where the dataset grows with each release)
+_ABOUT: dict[str, tuple[int | None, str, str, str, str]] = {
+    "oqmd_formation_enthalpy": (341_700, "DFT formation enthalpy", "eV/atom", "OQMD, as redistributed with CrabNet",
+                                "Kirklin et al., npj Comput. Mater. 1, 15010 (2015)"),
+    "jarvis_formation_energy": (28_108, "DFT formation energy (OptB88vdW)", "eV/atom", _CROSS_PROPERTY, _JARVIS),
+    "jarvis_optb88vdw_bandgap": (28_155, "DFT band gap (OptB88vdW)", "eV", _CROSS_PROPERTY, _JARVIS),
+    "jarvis_bulk_modulus_kv": (10_743, "Voigt bulk modulus", "GPa", _CROSS_PROPERTY, _JARVIS),
+    "expt_bandgap": (4_920, "experimental band gap", "eV", "matminer's expt_gap, split of NU-CUCIS/CrossPropertyTL",
+                     "Zhuo, Mansouri Tehrani and Brgoch, J. Phys. Chem. Lett. 9, 1668 (2018)"),
+    "jarvis_latest_formation_energy": (None, "DFT formation energy (OptB88vdW)", "eV/atom", _LATEST, _JARVIS),
+    "jarvis_latest_optb88vdw_bandgap": (None, "DFT band gap (OptB88vdW)", "eV", _LATEST, _JARVIS),
+    "jarvis_latest_bulk_modulus_kv": (None, "Voigt bulk modulus", "GPa", _LATEST, _JARVIS),
+    "jarvis_latest_oqmd_formation_enthalpy": (None, "DFT formation enthalpy (JARVIS's OQMD copy)", "eV/atom",
+                                              _LATEST, "Kirklin et al., npj Comput. Mater. 1, 15010 (2015)"),
+}
+
+
+def datasets() -> pd.DataFrame:
+    """Every registry dataset: name, rows, property, unit, source and citation."""
+    rows = [(name, *_ABOUT[name]) for name in REGISTRY]
+    table = pd.DataFrame(rows, columns=["name", "rows", "property", "unit", "source", "citation"])
+    table["rows"] = table["rows"].astype("Int64")
+    return table
 
 
 def fetch_latest_jarvis(name: str, online: bool = True) -> pd.DataFrame:

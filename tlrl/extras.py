@@ -22,3 +22,12 @@ def require(extra: str, feature: str) -> None:
             missing.append(module)
     if missing:
         raise TlrlError(f"{feature} needs `pip install 'tlrl[{extra}]'` (missing: {', '.join(missing)})")
+
+
+def require_for(methods: list[str]) -> None:
+    """``require`` every extra that these methods (Table I slugs) need, before any work starts."""
+    from tlrl.catalog import METHODS
+
+    automl = [slug for slug, m in METHODS.items() if m.learner == "automl"]
+    if set(methods) & set(automl):
+        require("automl", f"AutoML ({', '.join(automl)})")

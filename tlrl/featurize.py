@@ -179,6 +179,21 @@ def parse_formulas(formulas: pd.Series | list[str]) -> tuple[np.ndarray, np.ndar
     return table[codes], problems[codes] if len(formulas) else np.zeros(0, dtype=object)
 
 
+def formulas_of(X) -> pd.Series:
+    """Formulas as text from strings, pymatgen ``Composition`` objects, a one-column array, or a frame with
+    a ``formula`` or ``composition`` column."""
+    if isinstance(X, pd.DataFrame):
+        column = next((c for c in ("formula", "composition") if c in X.columns), None)
+        if column is None and X.shape[1] != 1:
+            raise TlrlError(f"a frame of formulas needs a 'formula' or 'composition' column; it has {list(X.columns)}")
+        X = X[column or X.columns[0]]
+    elif isinstance(X, np.ndarray) and X.ndim == 2:
+        if X.shape[1] != 1:
+            raise TlrlError(f"formulas come as one column, got an array of shape {X.shape}")
+        X = X[:, 0]
+    return pd.Series([str(x) for x in X], dtype="object")
+
+
 def element_fractions(formulas: pd.Series | list[str], errors: Errors = "warn") -> tuple[np.ndarray, np.ndarray]:
     """EF matrix (n_valid, 86) and the boolean mask of the rows that were kept.
 
@@ -273,15 +288,17 @@ def featurize(
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features for ``df`` (needs a ``formula`` column) and the rows of ``df`` they belong to.
+    """Features for ``df`` (a ``formula`` or ``composition`` column) and the rows of ``df`` they belong to.
 
     PA results are cached as parquet under ``cache_dir`` keyed by the formulas and
     the featurizer version, so a dataset is computed only once.
     """
     if kind not in ("ef", "pa"):
         raise TlrlError(f"unknown feature kind {kind!r}: use 'ef' or 'pa'")
-    if not isinstance(df, pd.DataFrame) or "formula" not in df.columns:
-        raise TlrlError("featurize needs a table with a 'formula' column")
+    if not isinstance(df, pd.DataFrame):
+        raise TlrlError("featurize needs a table with a 'formula' (or 'composition') column")
+    if "formula" not in df.columns:  # a 'composition' column of pymatgen Compositions (or formulas)
+        df = df.assign(formula=formulas_of(df).to_numpy())
     ef, keep = element_fractions(df["formula"], errors=errors)
     kept = df.loc[keep].reset_index(drop=True)
     if kind == "ef":
@@ -318,3 +335,12 @@ def _pa_cache_path(formulas: pd.Series, cache_dir: str | Path | None) -> Path | 
         return None
     digest = hashlib.sha256("\n".join(formulas).encode()).hexdigest()[:16]
     return Path(cache_dir) / f"pa-{PA_VERSION}-{digest}.parquet"
+
+
+def __getattr__(name: str):
+    """``ElementFraction``, the matminer featurizer, imported (with matminer) only when asked for."""
+    if name == "ElementFraction":
+        from tlrl.featurizers import ElementFraction
+
+        return ElementFraction
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

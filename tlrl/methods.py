@@ -18,65 +18,23 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from tlrl import checkpoint
+from tlrl.catalog import METHODS, N_HIDDEN, Method
 from tlrl.data import as_dataset, cv_folds, dataset_name, default_cache_dir, load_dataset
 from tlrl.errors import TlrlError
-from tlrl.extras import require
+from tlrl.extras import require_for
 from tlrl.featurize import featurize
 from tlrl.io import atomic_dir, write_csv, write_json
-from tlrl.model import N_HIDDEN, NN17, copy_weights, freeze_first
+from tlrl.model import NN17, copy_weights, freeze_first
 from tlrl.outputs import claim_folder
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
 from tlrl.representation import Source, load_source, representation
 from tlrl.train import fit_many
-
-
-@dataclass(frozen=True)
-class Method:
-    """One row of the paper's Table I."""
-
-    paper_name: str
-    category: Literal["SC", "TL", "RL", "TL+RL", "peer"]
-    inputs: Literal["ef", "pa", "representation"]
-    init: Literal["scratch", "source", "source_but_first"] = "scratch"
-    learner: Literal["nn17", "automl", "hgb"] = "nn17"
-    activation: Literal["relu", "dense"] = "relu"
-    fixed_layer: int | None = None  # RL:Freezing always uses the last hidden layer
-    freezes: bool = False
-
-    @property
-    def searches_layer(self) -> bool:
-        """Whether the configuration has a layer (or a number of frozen layers) to choose."""
-        return (self.inputs == "representation" and self.fixed_layer is None) or self.freezes
-
-    @property
-    def uses_source(self) -> bool:
-        """Whether the configuration needs the source model (its weights or its activations)."""
-        return self.init != "scratch" or self.inputs == "representation"
-
-
-METHODS: dict[str, Method] = {
-    "sc-ml-ef": Method("SC:ML(EF)", "SC", "ef", learner="automl"),
-    "sc-ml-pa": Method("SC:ML(PA)", "SC", "pa", learner="automl"),
-    "sc-dl-ef": Method("SC:DL(EF)", "SC", "ef"),
-    "sc-dl-pa": Method("SC:DL(PA)", "SC", "pa"),
-    "tl-finetune": Method("TL:Fine-Tune", "TL", "ef", init="source"),
-    "tl-freeze": Method("TL:Freeze(k)+Fine-Tune", "TL", "ef", init="source", freezes=True),
-    "rl-freezing": Method("RL:Freezing", "RL", "representation", fixed_layer=N_HIDDEN),
-    "rl-dl-relu": Method("RL:DL(ReLU)", "RL", "representation", activation="relu"),
-    "rl-dl-dense": Method("RL:DL(Dense)", "RL", "representation", activation="dense"),
-    "tlrl-dl-relu": Method("TL+RL:DL(ReLU)", "TL+RL", "representation", init="source_but_first", activation="relu"),
-    "tlrl-dl-dense": Method("TL+RL:DL(Dense)", "TL+RL", "representation", init="source_but_first", activation="dense"),
-    # not in the paper: what a practitioner would try first (PA + gradient boosting with an MAE loss)
-    "peer-hgb-pa": Method("Peer: PA + HistGB", "peer", "pa", learner="hgb"),
-}
-
 
 SWEEP_COLUMNS = ["method", "kind", "layer", "search", "rung", "folds", "epochs", "val_mae", "val_mae_std", "seconds"]
 
@@ -136,12 +94,12 @@ class Inputs:
 
 
 def base_features(
-    train: pd.DataFrame, test: pd.DataFrame, kind: str, cache_dir: Path
+    train: pd.DataFrame, test: pd.DataFrame, kind: str, cache_dir: Path, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """EF or PA for both parts (rows with unusable formulas are dropped with a warning)."""
+    """EF or PA for both parts (rows with unusable formulas are dropped with a warning); ``progress``: PA's bar."""
     out = []
     for part in (train, test):
-        X, kept = featurize(part, kind, cache_dir=cache_dir / "features", progress=False)
+        X, kept = featurize(part, kind, cache_dir=cache_dir / "features", progress=progress)
         out.append((np.nan_to_num(X.to_numpy(np.float32)), kept["target"].to_numpy(np.float32), kept))
     (Xtr, ytr, _), (Xte, yte, kept_test) = out
     return Xtr, ytr, Xte, yte, kept_test["formula"].tolist()
@@ -149,11 +107,11 @@ def base_features(
 
 def build_inputs(
     method: Method, train: pd.DataFrame, test: pd.DataFrame, source: Source | None, layer: int | None,
-    cache_dir: Path,
+    cache_dir: Path, progress: bool = False,
 ) -> Inputs:
-    """The method's inputs: EF, PA, or the source's layer activations of EF."""
+    """The method's inputs: EF, PA (with a progress bar when asked), or the source's layer activations of EF."""
     kind = "pa" if method.inputs == "pa" else "ef"
-    Xtr, ytr, Xte, yte, formulas = base_features(train, test, kind, cache_dir)
+    Xtr, ytr, Xte, yte, formulas = base_features(train, test, kind, cache_dir, progress)
     if method.inputs != "representation":
         return Inputs(Xtr, ytr, Xte, yte, formulas, {"kind": kind})
     acts = [representation(source, X, layer, method.activation, cache_dir / "activations") for X in (Xtr, Xte)]
@@ -218,8 +176,7 @@ def _cross_validate_automl(inputs: Inputs, folds, profile: Profile, seed: int):
 
     The search validates on a split of the train part only; the test set never reaches it.
     """
-    automl_methods = ", ".join(slug for slug, m in METHODS.items() if m.learner == "automl")
-    require("automl", f"AutoML ({automl_methods})")
+    require_for([slug for slug, m in METHODS.items() if m.learner == "automl"])
     from tlrl.automl import automl_search, fit_pipeline
 
     search = automl_search(inputs.X_train, inputs.y_train, profile.automl_evals, profile.automl_trial_timeout, seed,
@@ -245,7 +202,7 @@ def search_layer(
     def evaluate(k: int, search: str, rung: int, n_first_folds: int | None, epochs: int):
         """Train candidate ``k``, record its sweep row, return (inputs, models, maes, extras)."""
         start = time.perf_counter()
-        inputs = build_inputs(method, train, test, source, k, cache)
+        inputs = build_inputs(method, train, test, source, k, cache, profile.train.progress)
         prof = profile.with_(train__max_epochs=epochs, train__patience=min(epochs, profile.train.patience))
         result = (inputs, *cross_validate(method, inputs, source, prof, seed, k if method.freezes else 0,
                                           n_first_folds))
@@ -327,7 +284,7 @@ def run(
         layer, sweep, searched = search_layer(m, method, train, test, src, prof, seed, cache)
     layer = layer if layer is not None else m.fixed_layer
     if searched is None:
-        inputs = build_inputs(m, train, test, src, layer, cache)
+        inputs = build_inputs(m, train, test, src, layer, cache, prof.train.progress)
         searched = (inputs, *cross_validate(m, inputs, src, prof, seed, frozen=layer if m.freezes else 0))
     inputs, models, maes, extras = searched
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-HIDDEN_WIDTHS: tuple[int, ...] = (1024,) * 4 + (512,) * 3 + (256,) * 3 + (128,) * 3 + (64,) * 2 + (32,)
-N_HIDDEN = len(HIDDEN_WIDTHS)  # 16
+from tlrl.catalog import HIDDEN_WIDTHS, N_HIDDEN
+
 # ElemNet's dropout rates after the last layer of the 1024, 512, 256 and 128 blocks.
 ELEMNET_DROPOUT = {4: 0.2, 7: 0.1, 10: 0.3, 13: 0.2}
 ActivationKind = Literal["dense", "relu"]

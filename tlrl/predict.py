@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from tlrl import checkpoint
+from tlrl.catalog import model_dir
 from tlrl.errors import TlrlError
 from tlrl.featurize import check_errors, nonfinite_rows, parse_formulas, physical_attributes, report_problems
 from tlrl.model import NN17
@@ -32,7 +33,7 @@ def _expand(model_dirs: list[str | Path]) -> list[Path]:
     if not model_dirs or not all(isinstance(d, (str, Path)) for d in model_dirs):
         raise TlrlError(f"give a model as a checkpoint or run folder (or a list of them), got {model_dirs!r}")
     paths = []
-    for d in map(Path, model_dirs):
+    for d in map(model_dir, model_dirs):
         folds = sorted(d.glob("fold_*/card.json"))
         if not folds and not (d / checkpoint.CARD).exists():
             _no_models(d)

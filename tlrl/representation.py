@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tlrl import checkpoint
+from tlrl.catalog import model_dir
 from tlrl.errors import TlrlError
 from tlrl.featurize import ELEMNET_ELEMENTS
 from tlrl.io import atomic_write
@@ -30,9 +31,9 @@ class Source:
 
 
 def load_source(source: str | Path | None = None) -> Source:
-    """The shipped source model (``None`` or ``SHIPPED``) or a checkpoint trained on EF."""
-    shipped = source in (None, SHIPPED)
-    path = SOURCE_DIR if shipped else Path(source)
+    """The shipped source model (``None``, ``SHIPPED`` or ``"oqmd"``) or a checkpoint trained on EF."""
+    shipped = source in (None, SHIPPED, "oqmd")
+    path = SOURCE_DIR if shipped else model_dir(source)
     if not path.exists():
         raise TlrlError(f"source model {path} does not exist")
     model, card = checkpoint.load(path)
@@ -69,3 +70,12 @@ def representation(
     with atomic_write(path) as tmp:
         np.save(tmp, out)
     return out
+
+
+def __getattr__(name: str):
+    """``SourceActivations``, the matminer featurizer, imported (with matminer) only when asked for."""
+    if name == "SourceActivations":
+        from tlrl.featurizers import SourceActivations
+
+        return SourceActivations
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

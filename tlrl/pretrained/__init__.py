@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tlrl import checkpoint
+from tlrl.catalog import SHIPPED_MODELS
 from tlrl.model import NN17
 
-SOURCE_DIR = Path(__file__).parent / "oqmd_nn17_ef"
+SOURCE_DIR = SHIPPED_MODELS["oqmd"]
 
 
 def source_model() -> tuple[NN17, dict]:
