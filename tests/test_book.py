@@ -160,8 +160,8 @@ def test_every_page_reads_clean_in_chromium(book):
                 ".filter(i => !i.closest('figure')?.querySelector('figcaption .caption-number'))"
                 ".map(i => i.src.split('/').pop())")
             assert not uncaptioned, f"{name} has figures without a numbered caption: {uncaptioned}"
-        page.goto((book / "notebooks" / "09_your_own_data.html").as_uri())
+        page.goto((book / "notebooks" / "10_your_own_data.html").as_uri())
         assert "Your own data" in page.inner_text("main h1")
         assert "tlrl fit" in page.inner_text("main") and "tlrl predict" in page.inner_text("main")
-        page.screenshot(path=str(ARTIFACTS / "book-09_your_own_data.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "book-10_your_own_data.png"), full_page=True)
         browser.close()

@@ -14,7 +14,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = [
     "01_data", "02_featurization", "03_scratch_baselines", "04_source_model",
-    "05_transfer_learning", "06_representation_learning", "07_tl_rl", "08_benchmark", "09_your_own_data",
+    "05_transfer_learning", "06_representation_learning", "07_tl_rl", "08_benchmark", "09_small_data",
+    "10_your_own_data",
 ]  # fmt: skip
 SLUGS = {
     "03_scratch_baselines": ["sc-ml-ef", "sc-ml-pa", "sc-dl-ef", "sc-dl-pa"],
@@ -95,7 +96,7 @@ def test_runs_under_the_smoke_profile(name, smoke_notebooks):
     if name == "08_benchmark":
         for file in ("results.csv", "sweep.csv", "table2.md"):
             assert (results / file).is_file()
-    if name == "09_your_own_data":
+    if name == "10_your_own_data":
         own = results.with_name(f"{results.name}-expt_bandgap")
         for slug in OWN_DATA_SLUGS:
             assert (own / "runs" / slug / "metrics.json").is_file(), f"tlrl fit left no {slug} run in {own}"

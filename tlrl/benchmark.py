@@ -147,21 +147,15 @@ def paired_difference(results: pd.DataFrame) -> dict | None:
 
 
 def compare_seeds(results_dirs: list[str | Path], a: str, b: str) -> dict | None:
-    """``a`` against ``b`` over the folds of several benchmark folders (one seed each), pooled: every
-    seed's folds are its own pairs. Also the best-fold test MAEs, paired over the seeds."""
-    folds_a, folds_b, test_a, test_b = [], [], [], []
-    for d in map(Path, results_dirs):
-        runs = {r["method"]: r for r in load_runs(d)}
-        if a not in runs or b not in runs:
-            continue
-        folds_a += runs[a]["fold_val_mae"]
-        folds_b += runs[b]["fold_val_mae"]
-        test_a.append(runs[a]["test_mae"])
-        test_b.append(runs[b]["test_mae"])
-    folds, test = compare(a, b, folds_a, folds_b), compare(a, b, test_a, test_b)
+    """``a`` against ``b`` over the folds of several benchmark folders (one seed each), pooled: every seed's
+    folds are its own pairs (``folds``); also the best-fold test MAEs paired over the seeds (``test``, None
+    with one seed) and the number of ``seeds``. None where no folder holds both."""
+    pairs = [(r[a], r[b]) for r in ({x["method"]: x for x in load_runs(d)} for d in results_dirs) if a in r and b in r]
+    folds = compare(a, b, *([v for run in side for v in run["fold_val_mae"]] for side in zip(*pairs, strict=True)))
     if folds is None:
         return None
-    return {**folds.as_dict(), "seeds": len(test_a), "test": test.as_dict() if test else None}
+    test = compare(a, b, *([run["test_mae"] for run in side] for side in zip(*pairs, strict=True)))
+    return {"folds": folds, "test": test, "seeds": len(pairs)}
 
 
 def _folds(value) -> list[float]:

@@ -202,7 +202,7 @@ class _Curve:
 def run_curve(
     dataset: str | Path | pd.DataFrame,
     out_dir: str | Path,
-    sizes: Sequence[int] = DEFAULT_SIZES,
+    sizes: Sequence[int] | None = None,
     methods: Sequence[str] | None = None,
     seeds: Sequence[int] = (0, 1, 2),
     profile: str | Profile = "quick",
@@ -213,6 +213,7 @@ def run_curve(
 ) -> pd.DataFrame:
     """Run the learning curve into ``out_dir`` and return ``curve.csv``'s table.
 
+    ``sizes``: None takes those of ``DEFAULT_SIZES`` that the train part holds (at least the smallest).
     ``methods``: configurations and reference lines (default: ``CURVE_METHODS`` and ``REFERENCES``);
     ``seeds_at``: other seeds at some sizes (e.g. ``{10000: [0]}`` to cut seeds where a fit is dear).
     A folder holding results of another dataset, profile, source or tlrl version is refused unless
@@ -228,6 +229,9 @@ def run_curve(
                 raise TlrlError(f"method {slug!r} is not on the curve: choose from {', '.join(CURVE_METHODS)} "
                                 f"or the reference lines {', '.join(REFERENCES)}")
     seeds_at = {int(k): list(v) for k, v in (seeds_at or {}).items()}
+    train, test = prepare_data(dataset, prof, 0, data_dir)
+    if sizes is None:
+        sizes = [n for n in DEFAULT_SIZES if n <= len(train)] or [min(DEFAULT_SIZES[0], len(train))]
     plan = [(size, slug, seeds_at.get(size, list(seeds))) for size in sorted(sizes) for slug in slugs]
     for size, _, size_seeds in plan:
         if size < 2 * VAL_EVERY or not size_seeds or len(set(size_seeds)) != len(size_seeds):
@@ -236,7 +240,6 @@ def run_curve(
     claim_folder(out, "curve", force, inputs=[None if isinstance(dataset, pd.DataFrame) else dataset, source])
     check_results_dir(out, dataset, prof, 0, source, data_dir, force, curve=True)
     write_summaries(out, plan)  # curve.csv marks the folder as a curve's from the start
-    train, test = prepare_data(dataset, prof, 0, data_dir)
     needs_source = any(s in ("zero-shot", "offset") or (s in METHODS and METHODS[s].uses_source) for s in slugs)
     needs_pa = any(s in METHODS and METHODS[s].inputs == "pa" for s in slugs)
     curve = _Curve(train, test, prof, load_source(source) if needs_source else None, default_cache_dir(), needs_pa)

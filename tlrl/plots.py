@@ -88,3 +88,38 @@ def parity(ax: plt.Axes, y: np.ndarray, pred: np.ndarray, title: str, target_nam
     ax.set(xlabel=f"reference {target_name} ({unit})", ylabel=f"predicted ({unit})", xlim=(lo, hi), ylim=(lo, hi),
            title=f"{title}\ntest MAE {np.mean(np.abs(pred - y)):.3f} {unit}")
     ax.set_aspect("equal")
+
+
+def plot_learning_curve(summary: pd.DataFrame, labels: dict[str, str], unit: str,
+                        full: dict[str, tuple[int, float]] | None = None) -> plt.Figure:
+    """Test MAE against training rows on log–log axes: per method the mean over seeds with a band of ± one
+    std, the reference lines dashed, and (``full``: method -> (rows, test MAE)) the benchmark's full-size
+    points as open markers."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    groups = (("sc-dl-ef", "peer-hgb-pa", "tl-finetune", "tl-freeze"),
+              ("rl-dl-relu", "rl-dl-dense", "tlrl-dl-relu", "tlrl-dl-dense"))
+    references = {"mean": ":", "zero-shot": "--", "offset": "-."}
+    colors = dict(zip([m for g in groups for m in g], sns.color_palette("tab10", 8), strict=True))
+    for ax, group in zip(axes, groups, strict=True):
+        for slug in (*group, *references):
+            part = summary[summary["method"] == slug].sort_values("size")
+            if part.empty:
+                continue
+            style = {"ls": references[slug], "color": "0.35", "lw": 1.2} if slug in references else {
+                "marker": "o", "ms": 4, "color": colors[slug]}
+            ax.plot(part["size"], part["test_mae"], label=labels[slug], **style)
+            if slug not in references:
+                std = part["test_mae_std"].fillna(0)
+                ax.fill_between(part["size"], part["test_mae"] - std, part["test_mae"] + std, alpha=0.15,
+                                color=colors[slug])
+            if full and slug in full:
+                ax.plot(*full[slug], marker="D", mfc="none", ms=7, color=colors[slug], ls="none")
+        ax.set(xscale="log", yscale="log", xlabel="training rows (a fifth of them validate)")
+        ax.grid(True, which="both", lw=0.4)
+        ax.legend(fontsize=9, loc="lower left")
+    axes[0].set_ylabel(f"test MAE ({unit})")
+    if full:
+        axes[1].annotate("open diamonds: the benchmark on all train rows (5-fold CV, best fold)",
+                         (0.02, 0.98), xycoords="axes fraction", va="top", fontsize=9)
+    fig.tight_layout()
+    return fig
