@@ -245,7 +245,7 @@ def run_curve(
     curve = _Curve(train, test, prof, load_source(source) if needs_source else None, default_cache_dir(), needs_pa)
     if max(sizes) > curve.n_train:
         raise TlrlError(f"the largest size, {max(sizes)}, exceeds the {curve.n_train} usable train rows")
-    for size, slug, size_seeds in tqdm(plan, desc="curve", unit="fit"):
+    for size, slug, size_seeds in tqdm(plan, desc="curve", unit="fit", disable=not prof.train.progress):
         path = out / "runs" / str(size) / f"{slug}_s{_seeds_text(size_seeds)}.csv"
         if path.exists() and not force:
             continue
