@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 
@@ -96,6 +97,10 @@ def test_runs_under_the_smoke_profile(name, smoke_notebooks):
     if name == "08_benchmark":
         for file in ("results.csv", "sweep.csv", "table2.md"):
             assert (results / file).is_file()
+    if name == "09_small_data":
+        curve = pd.read_csv(results / "curve" / "curve.csv")
+        assert {"tl-finetune", "tlrl-dl-dense", "zero-shot", "offset", "mean"} <= set(curve["method"])
+        assert curve["size"].nunique() >= 2 and curve["test_mae"].notna().all()
     if name == "10_your_own_data":
         own = results.with_name(f"{results.name}-expt_bandgap")
         for slug in OWN_DATA_SLUGS:
