@@ -57,3 +57,12 @@ def test_a_raising_task_is_one_line_and_the_others_are_kept(client):
             run_tasks(client, {"good": (truediv, (1, 2)), "bad": (truediv, (1, 0))}, lambda: done.append(1),
                       "configuration")
     assert done == [1] and len(caught) == 1 and "\n" not in str(caught[0].message)
+
+
+def test_a_tiny_curve_on_local_2_equals_the_serial_one(client, jarvis_slice, tmp_path):
+    from tlrl.curve import run_curve
+
+    kw = {"sizes": (40,), "methods": ["mean", "offset", "tl-finetune"], "seeds": (0, 1), "profile": "smoke"}
+    serial = run_curve(jarvis_slice, tmp_path / "serial", **kw).drop(columns="seconds")
+    tasks = run_curve(jarvis_slice, tmp_path / "tasks", client=client, **kw).drop(columns="seconds")
+    assert serial.equals(tasks)
