@@ -66,3 +66,33 @@ def test_a_tiny_curve_on_local_2_equals_the_serial_one(client, jarvis_slice, tmp
     serial = run_curve(jarvis_slice, tmp_path / "serial", **kw).drop(columns="seconds")
     tasks = run_curve(jarvis_slice, tmp_path / "tasks", client=client, **kw).drop(columns="seconds")
     assert serial.equals(tasks)
+
+
+def test_a_killed_worker_still_gives_the_serial_numbers(jarvis_slice, tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+
+    from distributed import Client
+
+    from tlrl.benchmark import run_benchmark
+
+    methods = ["sc-dl-ef", "tl-finetune", "sc-dl-pa"]
+    serial = run_benchmark(jarvis_slice, tmp_path / "serial", profile="smoke", methods=methods)
+    with Client(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as client:
+        pids = client.run(os.getpid)
+        killed = []
+
+        def kill_a_busy_worker() -> None:
+            while not killed:
+                busy = [w for w, keys in client.processing().items() if keys]
+                if busy:
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(busy[0])
+                time.sleep(0.05)
+
+        threading.Thread(target=kill_a_busy_worker, daemon=True).start()
+        tasks = run_benchmark(jarvis_slice, tmp_path / "tasks", profile="smoke", methods=methods, client=client)
+    cols = ["method", "cv_mae_mean", "cv_mae_std", "fold_val_mae", "test_mae", "test_mae_ensemble"]
+    assert killed and serial[cols].equals(tasks[cols])
