@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PROFILE ?= quick
 # The extras the first install brings; the book workflow leaves out dev: make book EXTRAS=automl,book,online
-EXTRAS  ?= automl,book,online,dev
+EXTRAS  ?= automl,book,cluster,online,dev
 # The real datasets live beside the repository in ../shared/data when it exists.
 export TLRL_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 

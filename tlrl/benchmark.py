@@ -12,6 +12,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -22,6 +23,9 @@ from tlrl.outputs import claim_folder
 from tlrl.paired import RULE, Paired, compare
 from tlrl.profiles import Profile, get_profile
 from tlrl.provenance import check_results_dir, read_metrics
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 # Gupta et al.'s JARVIS formation-energy results (eV/atom): the CV MAE (mean, std) of every
 # configuration of Table II, and the test MAE of each category's winner.
@@ -48,11 +52,13 @@ def run_benchmark(
     data_dir: str | Path | None = None,
     methods: list[str] | None = None,
     force: bool = False,
+    client: Client | None = None,
 ) -> pd.DataFrame:
     """Run the configurations (all by default) and write results.csv, sweep.csv, table2.md.
 
     A folder holding results of another dataset, profile, seed, source or tlrl version is
-    refused before any work (``tlrl.provenance``); ``force`` starts it afresh.
+    refused before any work (``tlrl.provenance``); ``force`` starts it afresh. With a
+    ``distributed.Client`` each configuration is a Dask task (``tlrl.cluster``).
     """
     out = Path(out_dir)
     prof = get_profile(profile)
@@ -64,13 +70,20 @@ def run_benchmark(
         read_metrics(path)  # a broken one is reported before any work
     check_results_dir(out, dataset, prof, seed, source, data_dir, force)
     results = None
-    for slug in tqdm(slugs, desc="benchmark", unit="config"):
-        metrics_path = out / "runs" / slug / "metrics.json"
-        if metrics_path.exists() and not force:
-            continue
-        run(slug, dataset, source=source, profile=prof, seed=seed, data_dir=data_dir,
-            out_dir=out / "runs" / slug, save_models=False)
-        results = write_summaries(out)
+    if client is not None:  # the summaries are rebuilt after each task
+        from tlrl.cluster import benchmark_task, run_tasks
+
+        tasks = {slug: (benchmark_task, (slug, dataset, source, prof, seed, data_dir, out.resolve()))
+                 for slug in slugs if force or not (out / "runs" / slug / "metrics.json").exists()}
+        run_tasks(client, tasks, lambda: write_summaries(out), "configuration")
+    else:
+        for slug in tqdm(slugs, desc="benchmark", unit="config"):
+            metrics_path = out / "runs" / slug / "metrics.json"
+            if metrics_path.exists() and not force:
+                continue
+            run(slug, dataset, source=source, profile=prof, seed=seed, data_dir=data_dir,
+                out_dir=out / "runs" / slug, save_models=False)
+            results = write_summaries(out)
     if results is None:  # nothing reran: leave existing summary files untouched
         results = results_table(load_runs(out)) if (out / "results.csv").exists() else write_summaries(out)
     return results

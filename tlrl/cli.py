@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,10 +169,10 @@ def _benchmark(args: argparse.Namespace) -> None:
 
     check_writable(args.output, folder=True)
     require_for(args.methods or list(METHODS))
-    with output_lock(args.output):
+    with output_lock(args.output), _client(args) as client:
         results = run_benchmark(
             _load_input(args), args.output, profile=_profile(args), source=args.source, seed=args.seed,
-            data_dir=args.data_dir, methods=args.methods, force=args.force,
+            data_dir=args.data_dir, methods=args.methods, force=args.force, client=client,
         )
     print(results[["method", "cv_mae_mean", "cv_mae_std", "best_layer", "test_mae"]].to_string(index=False))
 
@@ -180,14 +181,23 @@ def _curve(args: argparse.Namespace) -> None:
     from tlrl.curve import run_curve, summarize
 
     check_writable(args.output, folder=True)
-    with output_lock(args.output):
+    with output_lock(args.output), _client(args) as client:
         curve = run_curve(
             _load_input(args), args.output, sizes=args.sizes, methods=args.methods, seeds=args.seeds,
             profile=_profile(args), source=args.source, data_dir=args.data_dir, seeds_at=dict(args.seeds_at),
-            force=args.force,
+            force=args.force, client=client,
         )
     table = summarize(curve).pivot(index="method", columns="size", values="test_mae")
     print(f"test MAE (mean over seeds) by training rows:\n{table.round(4).to_string()}")
+
+
+def _client(args: argparse.Namespace):
+    """The Dask client of --cluster (closed on leaving), or none: without --cluster Dask is not imported."""
+    if args.cluster is None:
+        return nullcontext()
+    from tlrl.cluster import connect
+
+    return connect(args.cluster)
 
 
 def _int_list(text: str) -> list[int]:
@@ -267,6 +277,12 @@ def _add_run_options(p: argparse.ArgumentParser, profile: bool = True, seed: boo
         sizes = "; ".join(f"{name}: {PROFILE_HELP.get(name, '')}" for name in PROFILE_NAMES)
         p.add_argument("--profile", default="quick", choices=list(PROFILE_NAMES),
                        help=f"how big a run is ({sizes}) (default: quick)")
+
+
+def _add_cluster(p: argparse.ArgumentParser, unit: str) -> None:
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help=f"run each {unit} as a Dask task: local or local:N (N worker processes on this machine) or "
+                        "tcp://HOST:PORT (a running scheduler); needs the cluster extra (default: in this process)")
 
 
 def _add_columns(p: argparse.ArgumentParser, target_help: str = "column of the target (default: target)") -> None:
@@ -385,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_columns(p)
     _add_run_options(p)
     _add_device(p)
+    _add_cluster(p, "configuration")
     p.set_defaults(parser=p, func=_benchmark)
 
     p = sub.add_parser(
@@ -414,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_columns(p)
     _add_run_options(p, seed=False)
     _add_device(p)
+    _add_cluster(p, "(size, method) unit")
     p.set_defaults(parser=p, func=_curve, seed=0)
 
     p = sub.add_parser(

@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ from tlrl.profiles import Profile, get_profile
 from tlrl.provenance import check_results_dir
 from tlrl.representation import load_source, representation
 from tlrl.train import TrainConfig, fit_many
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 CURVE_METHODS: tuple[str, ...] = (
     "sc-dl-ef", "peer-hgb-pa", "tl-finetune", "tl-freeze", "rl-dl-relu", "rl-dl-dense", "tlrl-dl-relu",
@@ -210,6 +214,7 @@ def run_curve(
     data_dir: str | Path | None = None,
     seeds_at: dict[int, Sequence[int]] | None = None,
     force: bool = False,
+    client: Client | None = None,
 ) -> pd.DataFrame:
     """Run the learning curve into ``out_dir`` and return ``curve.csv``'s table.
 
@@ -217,7 +222,8 @@ def run_curve(
     ``methods``: configurations and reference lines (default: ``CURVE_METHODS`` and ``REFERENCES``);
     ``seeds_at``: other seeds at some sizes (e.g. ``{10000: [0]}`` to cut seeds where a fit is dear).
     A folder holding results of another dataset, profile, source or tlrl version is refused unless
-    ``force``, which also reruns finished units.
+    ``force``, which also reruns finished units. With a ``distributed.Client`` each unit is a Dask task
+    (``tlrl.cluster``).
     """
     out = Path(out_dir)
     prof = get_profile(profile)
@@ -240,13 +246,13 @@ def run_curve(
     claim_folder(out, "curve", force, inputs=[None if isinstance(dataset, pd.DataFrame) else dataset, source])
     check_results_dir(out, dataset, prof, 0, source, data_dir, force, curve=True)
     write_summaries(out, plan)  # curve.csv marks the folder as a curve's from the start
-    needs_source = any(s in ("zero-shot", "offset") or (s in METHODS and METHODS[s].uses_source) for s in slugs)
-    needs_pa = any(s in METHODS and METHODS[s].inputs == "pa" for s in slugs)
-    curve = _Curve(train, test, prof, load_source(source) if needs_source else None, default_cache_dir(), needs_pa)
-    if max(sizes) > curve.n_train:
-        raise TlrlError(f"the largest size, {max(sizes)}, exceeds the {curve.n_train} usable train rows")
+    if client is not None:
+        _run_on(client, dataset, out, plan, prof, source, data_dir, slugs, len(train), force)
+        return write_summaries(out, plan)
+    curve = build_curve(train, test, prof, source, slugs)
+    _check_sizes(sizes, curve.n_train)
     for size, slug, size_seeds in tqdm(plan, desc="curve", unit="fit", disable=not prof.train.progress):
-        path = out / "runs" / str(size) / f"{slug}_s{_seeds_text(size_seeds)}.csv"
+        path = _unit_path(out, size, slug, size_seeds)
         if path.exists() and not force:
             continue
         write_csv(path, curve.run_unit(slug, size, size_seeds))
@@ -254,9 +260,41 @@ def run_curve(
     return write_summaries(out, plan)
 
 
+def build_curve(train: pd.DataFrame, test: pd.DataFrame, prof: Profile, source: str | Path | None,
+                slugs: Sequence[str]) -> _Curve:
+    """The features, the source (where ``slugs`` need it) and its predictions for a curve's units."""
+    needs_source = any(s in ("zero-shot", "offset") or (s in METHODS and METHODS[s].uses_source) for s in slugs)
+    needs_pa = any(s in METHODS and METHODS[s].inputs == "pa" for s in slugs)
+    return _Curve(train, test, prof, load_source(source) if needs_source else None, default_cache_dir(), needs_pa)
+
+
+def _run_on(client: Client, dataset, out: Path, plan: list, prof: Profile, source, data_dir, slugs: list[str],
+            n_train: int, force: bool) -> None:
+    """The plan's unfinished units as Dask tasks, each worker building the curve's inputs once."""
+    from dask.base import tokenize
+
+    from tlrl.cluster import curve_task, run_tasks
+
+    _check_sizes([size for size, _, _ in plan], n_train)
+    token = tokenize(dataset, prof, source, data_dir, slugs)
+    tasks = {f"{size}/{slug}": (curve_task, (token, dataset, prof, source, data_dir, slugs, slug, size, size_seeds,
+                                             _unit_path(out.resolve(), size, slug, size_seeds)))
+             for size, slug, size_seeds in plan if force or not _unit_path(out, size, slug, size_seeds).exists()}
+    run_tasks(client, tasks, lambda: write_summaries(out, plan), "unit")
+
+
+def _check_sizes(sizes: Sequence[int], n_train: int) -> None:
+    if max(sizes) > n_train:
+        raise TlrlError(f"the largest size, {max(sizes)}, exceeds the {n_train} usable train rows")
+
+
+def _unit_path(out: Path, size: int, slug: str, seeds: Sequence[int]) -> Path:
+    return out / "runs" / str(size) / f"{slug}_s{_seeds_text(seeds)}.csv"
+
+
 def write_summaries(out: Path, plan: list[tuple[int, str, list[int]]]) -> pd.DataFrame:
     """Rebuild curve.csv, summary.csv and paired.csv from the plan's finished units."""
-    units = [out / "runs" / str(size) / f"{slug}_s{_seeds_text(seeds)}.csv" for size, slug, seeds in plan]
+    units = [_unit_path(out, size, slug, seeds) for size, slug, seeds in plan]
     frames = [pd.read_csv(p) for p in units if p.exists()]
     curve = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     write_csv(out / "curve.csv", curve)

@@ -8,6 +8,7 @@ from tlrl.errors import TlrlError
 
 EXTRAS: dict[str, tuple[str, ...]] = {
     "automl": ("hyperopt", "hpsklearn"),  # the SC:ML methods' AutoML search
+    "cluster": ("distributed",),  # --cluster: the benchmark and the curve as Dask tasks
     "online": ("jarvis",),  # jarvis-tools: the latest JARVIS datasets
 }
 
