@@ -79,8 +79,18 @@ def test_bad_curve_requests_are_one_error(jarvis_slice, tmp_path):
         curve.run_curve(jarvis_slice, tmp_path, sizes=(40,), methods=["sc-ml-ef"], profile="smoke")
     with pytest.raises(TlrlError, match="exceeds"):
         curve.run_curve(jarvis_slice, tmp_path / "big", sizes=(5000,), methods=["mean"], profile="smoke")
+    with pytest.raises(TlrlError, match="given once"):
+        curve.run_curve(jarvis_slice, tmp_path / "dup", sizes=(40, 40), methods=["mean"], profile="smoke")
     with pytest.raises(TlrlError, match="at least 10 rows"):
         curve.run_curve(jarvis_slice, tmp_path / "tiny", sizes=(4,), methods=["mean"], profile="smoke")
+
+
+def test_a_corrupt_unit_is_one_error_naming_it(jarvis_slice, tmp_path):
+    curve.run_curve(jarvis_slice, tmp_path, sizes=(30,), methods=["mean"], seeds=(0, 1), profile="smoke")
+    unit = tmp_path / "runs" / "30" / "mean_s0-1.csv"
+    unit.write_text("")
+    with pytest.raises(TlrlError, match="mean_s0-1.csv is unreadable"):
+        curve.run_curve(jarvis_slice, tmp_path, sizes=(30,), methods=["mean"], seeds=(0, 1), profile="smoke")
 
 
 def test_the_cli_runs_the_curve_on_a_user_csv(jarvis_slice, tmp_path, capsys):

@@ -228,6 +228,8 @@ def run_curve(
     out = Path(out_dir)
     prof = get_profile(profile)
     slugs = list(methods or (*REFERENCES, *CURVE_METHODS))
+    if len(set(slugs)) != len(slugs) or (sizes is not None and len(set(sizes)) != len(list(sizes))):
+        raise TlrlError("each size and each method may be given once")
     for slug in slugs:
         if slug not in REFERENCES:
             m = get_method(slug)
@@ -292,10 +294,21 @@ def _unit_path(out: Path, size: int, slug: str, seeds: Sequence[int]) -> Path:
     return out / "runs" / str(size) / f"{slug}_s{_seeds_text(seeds)}.csv"
 
 
+def _read_unit(path: Path) -> pd.DataFrame:
+    """A finished unit's rows; a file that is not one is a ``TlrlError`` naming it."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise TlrlError(f"{path} is unreadable ({exc.__class__.__name__}): delete it and rerun") from None
+    if list(frame.columns) != COLUMNS or frame.empty:
+        raise TlrlError(f"{path} is not a unit of tlrl curve (columns or rows missing): delete it and rerun")
+    return frame
+
+
 def write_summaries(out: Path, plan: list[tuple[int, str, list[int]]]) -> pd.DataFrame:
     """Rebuild curve.csv, summary.csv and paired.csv from the plan's finished units."""
     units = [_unit_path(out, size, slug, seeds) for size, slug, seeds in plan]
-    frames = [pd.read_csv(p) for p in units if p.exists()]
+    frames = [_read_unit(p) for p in units if p.exists()]
     curve = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     write_csv(out / "curve.csv", curve)
     write_csv(out / "summary.csv", summarize(curve))
