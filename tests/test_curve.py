@@ -79,6 +79,12 @@ def test_bad_curve_requests_are_one_error(jarvis_slice, tmp_path):
         curve.run_curve(jarvis_slice, tmp_path, sizes=(40,), methods=["sc-ml-ef"], profile="smoke")
     with pytest.raises(TlrlError, match="exceeds"):
         curve.run_curve(jarvis_slice, tmp_path / "big", sizes=(5000,), methods=["mean"], profile="smoke")
+    with pytest.raises(TlrlError, match="not on the curve: \\[99\\]"):
+        curve.run_curve(jarvis_slice, tmp_path / "sa", sizes=(40,), methods=["mean"], seeds_at={99: [0]},
+                        profile="smoke")
+    with pytest.raises(TlrlError, match="seeds must be"):
+        curve.run_curve(jarvis_slice, tmp_path / "big-seed", sizes=(40,), methods=["mean"], seeds=(2**40,),
+                        profile="smoke")
     with pytest.raises(TlrlError, match="given once"):
         curve.run_curve(jarvis_slice, tmp_path / "dup", sizes=(40, 40), methods=["mean"], profile="smoke")
     with pytest.raises(TlrlError, match="at least 10 rows"):

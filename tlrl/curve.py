@@ -240,6 +240,11 @@ def run_curve(
     train, test = prepare_data(dataset, prof, 0, data_dir)
     if sizes is None:
         sizes = [n for n in DEFAULT_SIZES if n <= len(train)] or [min(DEFAULT_SIZES[0], len(train))]
+    _check_sizes(sizes, len(train))  # again after featurizing, which may drop rows
+    if set(seeds_at) - set(sizes):
+        raise TlrlError(f"seeds are given for sizes not on the curve: {sorted(set(seeds_at) - set(sizes))}")
+    if any(not 0 <= s < 2**32 for s in [*seeds, *(s for v in seeds_at.values() for s in v)]):
+        raise TlrlError(f"seeds must be integers from 0 to {2**32 - 1}")
     plan = [(size, slug, seeds_at.get(size, list(seeds))) for size in sorted(sizes) for slug in slugs]
     for size, _, size_seeds in plan:
         if size < 2 * VAL_EVERY or not size_seeds or len(set(size_seeds)) != len(size_seeds):
