@@ -99,7 +99,8 @@ def plot_learning_curve(summary: pd.DataFrame, labels: dict[str, str], unit: str
     groups = (("sc-dl-ef", "peer-hgb-pa", "tl-finetune", "tl-freeze"),
               ("rl-dl-relu", "rl-dl-dense", "tlrl-dl-relu", "tlrl-dl-dense"))
     references = {"mean": ":", "zero-shot": "--", "offset": "-."}
-    colors = dict(zip([m for g in groups for m in g], sns.color_palette("tab10", 8), strict=True))
+    palette = sns.color_palette("tab10", 10)
+    colors = dict(zip([m for g in groups for m in g], [palette[i] for i in (0, 1, 2, 3, 4, 5, 6, 9)], strict=True))
     for ax, group in zip(axes, groups, strict=True):
         for slug in (*group, *references):
             part = summary[summary["method"] == slug].sort_values("size")
@@ -115,11 +116,10 @@ def plot_learning_curve(summary: pd.DataFrame, labels: dict[str, str], unit: str
             if full and slug in full:
                 ax.plot(*full[slug], marker="D", mfc="none", ms=7, color=colors[slug], ls="none")
         ax.set(xscale="log", yscale="log", xlabel="training rows (a fifth of them validate)")
+        ax.yaxis.set_major_formatter(plt.FormatStrFormatter("%.2f"))
+        ax.yaxis.set_minor_formatter(plt.FormatStrFormatter("%.2f"))
         ax.grid(True, which="both", lw=0.4)
-        ax.legend(fontsize=9, loc="lower left")
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0, -0.18), ncol=2, frameon=False)
     axes[0].set_ylabel(f"test MAE ({unit})")
-    if full:
-        axes[1].annotate("open diamonds: the benchmark on all train rows (5-fold CV, best fold)",
-                         (0.02, 0.98), xycoords="axes fraction", va="top", fontsize=9)
     fig.tight_layout()
     return fig
