@@ -295,10 +295,10 @@ def featurize(
     """
     if kind not in ("ef", "pa"):
         raise TlrlError(f"unknown feature kind {kind!r}: use 'ef' or 'pa'")
-    if not isinstance(df, pd.DataFrame):
-        raise TlrlError("featurize needs a table with a 'formula' (or 'composition') column")
+    if not isinstance(df, pd.DataFrame) or not {"formula", "composition"} & set(df.columns):
+        raise TlrlError("featurize needs a table with a 'formula' column (or a 'composition' column)")
     if "formula" not in df.columns:  # a 'composition' column of pymatgen Compositions (or formulas)
-        df = df.assign(formula=formulas_of(df).to_numpy())
+        df = df.assign(formula=formulas_of(df[["composition"]]).to_numpy())
     ef, keep = element_fractions(df["formula"], errors=errors)
     kept = df.loc[keep].reset_index(drop=True)
     if kind == "ef":
