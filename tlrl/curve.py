@@ -238,7 +238,8 @@ def run_curve(
                                 f"or the reference lines {', '.join(REFERENCES)}")
     seeds_at = {int(k): list(v) for k, v in (seeds_at or {}).items()}
     train, test = prepare_data(dataset, prof, 0, data_dir)
-    if sizes is None:
+    if sizes is None:  # the default sizes the data holds; seeds_at for the others does not apply
+        seeds_at = {n: v for n, v in seeds_at.items() if n <= len(train)}
         sizes = [n for n in DEFAULT_SIZES if n <= len(train)] or [min(DEFAULT_SIZES[0], len(train))]
     _check_sizes(sizes, len(train))  # again after featurizing, which may drop rows
     if set(seeds_at) - set(sizes):
