@@ -255,7 +255,7 @@ def run_curve(
     check_results_dir(out, dataset, prof, 0, source, data_dir, force, curve=True)
     write_summaries(out, plan)  # curve.csv marks the folder as a curve's from the start
     if client is not None:
-        _run_on(client, dataset, out, plan, prof, source, data_dir, slugs, len(train), force)
+        _run_on(client, dataset, out, plan, prof, source, data_dir, slugs, force)
         return write_summaries(out, plan)
     curve = build_curve(train, test, prof, source, slugs)
     _check_sizes(sizes, curve.n_train)
@@ -277,13 +277,12 @@ def build_curve(train: pd.DataFrame, test: pd.DataFrame, prof: Profile, source: 
 
 
 def _run_on(client: Client, dataset, out: Path, plan: list, prof: Profile, source, data_dir, slugs: list[str],
-            n_train: int, force: bool) -> None:
+            force: bool) -> None:
     """The plan's unfinished units as Dask tasks, each worker building the curve's inputs once."""
     from dask.base import tokenize
 
     from tlrl.cluster import curve_task, run_tasks
 
-    _check_sizes([size for size, _, _ in plan], n_train)
     token = tokenize(dataset, prof, source, data_dir, slugs)
     tasks = {f"{size}/{slug}": (curve_task, (token, dataset, prof, source, data_dir, slugs, slug, size, size_seeds,
                                              _unit_path(out.resolve(), size, slug, size_seeds)))
