@@ -2,6 +2,7 @@
 
 Each configuration trains on fold 0 of quick's 5-fold split at the layer its quick search chose
 (seed 0), with quick's recipe and with one change at a time: learning rate, AdamW weight decay, batch.
+Rows already in ``--out`` (same method, change and seed) are kept and not rerun.
 It prints the validation MAE (the choice is made on it) beside the test MAE and the seconds. The rule,
 set before the run: a change is adopted for a configuration only when its validation MAE is lower than
 quick's by more than 0.002 eV/atom (about twice the seed-to-seed spread of these rows); then its whole
@@ -14,6 +15,7 @@ Run by hand:
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import pandas as pd
@@ -43,11 +45,16 @@ def main() -> None:
     args = parser.parse_args()
     quick = get_profile("quick", train__progress=False)
     train, test = prepare_data("jarvis_formation_energy", quick, args.seed)
-    source, cache, rows = load_source(), default_cache_dir(), []
+    source, cache = load_source(), default_cache_dir()
+    rows = pd.read_csv(args.out).to_dict("records") if os.path.exists(args.out) else []
+    done = {(r["method"], r["change"], r["seed"]) for r in rows}
     for slug in args.methods.split(","):
+        todo = [name for name in args.changes.split(",") if (slug, name, args.seed) not in done]
+        if not todo:
+            continue
         m = get_method(slug)
         inputs = build_inputs(m, train, test, source, LAYERS[slug], cache)
-        for name in args.changes.split(","):
+        for name in todo:
             prof = training_profile(m, quick).with_(**CHANGES[name])
             start = time.perf_counter()
             models, maes, _ = cross_validate(m, inputs, source, prof, args.seed, n_first_folds=1)
@@ -59,7 +66,7 @@ def main() -> None:
                   f"({rows[-1]['seconds']:.0f} s)", flush=True)
             write_csv(args.out, pd.DataFrame(rows))
     table = pd.DataFrame(rows)
-    base = table[table.change == "quick"].set_index("method")["val_mae"]
+    base = table[(table.change == "quick") & (table.seed == args.seed)].set_index("method")["val_mae"]
     table["val_vs_quick"] = table["val_mae"] - table["method"].map(base)
     print(table[["method", "change", "val_mae", "val_vs_quick", "test_mae"]].round(4).to_string(index=False))
 

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,6 +105,51 @@ def profiles_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def key_results(results: Path = REPO / "results") -> str:
+    """The introduction's box of headline numbers, from the committed quick-profile results: Table II's
+    key rows, TL+RL against TL over three seeds, and the learning curve's paired differences."""
+    from tlrl.benchmark import PAPER_CV, PAPER_NAMES, compare_seeds, load_runs
+    from tlrl.profiles import get_profile
+
+    quick = get_profile("quick")
+
+    runs = {r["method"]: r for r in load_runs(results / "quick")}
+    row = lambda slug: (f"{PAPER_NAMES[slug]} {runs[slug]['cv_mae_mean']:.3f} (CV) and {runs[slug]['test_mae']:.3f} "  # noqa: E731
+                        f"(test), the paper {PAPER_CV[slug][0]:.3f} (CV)")
+    seeds = [results / "quick", results / "quick-seed1", results / "quick-seed2"]
+    pooled = [compare_seeds(seeds, a, "tl-finetune") for a in ("tlrl-dl-relu", "tlrl-dl-dense")]
+    curve = pd.read_csv(results / "quick" / "curve" / "paired.csv")
+    tl_sc = curve[(curve.a == "tl-finetune") & (curve.b == "sc-dl-ef")].set_index("size")
+    dense = curve[(curve.a == "tlrl-dl-dense") & (curve.b == "tl-finetune")].set_index("size")
+    per_size = "; ".join(f"{n:,} rows {r['mean']:+.3f} ({r.verdict})" for n, r in dense.iterrows())
+    lines = [
+        ":::{admonition} Key results",
+        ":class: tip",
+        "",
+        f"Our `quick` profile on a CPU: all {runs['tl-finetune']['n_train']:,} JARVIS training rows, "
+        f"{quick.n_folds}-fold cross-validation, the {runs['tl-finetune']['n_test']:,} test rows, MAE in eV/atom.",
+        "",
+        f"* **Table II** ([chapter 8](../notebooks/08_benchmark.ipynb)): {row('tl-finetune')}; {row('sc-dl-ef')}; "
+        f"{row('tlrl-dl-relu')}.",
+        f"* **TL+RL against TL**, paired over {pooled[0]['folds'].n} folds ({pooled[0]['seeds']} seeds): "
+        + "; ".join(f"{PAPER_NAMES[p['folds'].a]} {p['folds'].mean:+.4f} ± {p['folds'].standard_error:.4f} "
+                    f"(mean ± SE), {p['folds'].verdict}" for p in pooled if p)
+        + f". The paper's CV puts TL+RL:DL(Dense) at {PAPER_CV['tlrl-dl-dense'][0]:.3f} against TL's "
+        f"{PAPER_CV['tl-finetune'][0]:.3f}; in our runs both TL+RL rows are higher than TL.",
+        f"* **Small data** ([chapter 9](../notebooks/09_small_data.ipynb)): TL:Fine-Tune is lower than "
+        f"SC:DL(EF) at every size from {tl_sc.index[0]:,} to {tl_sc.index[-1]:,} rows (three seeds each), by "
+        f"{abs(tl_sc['mean'].iloc[0]):.2f} at {tl_sc.index[0]:,} rows and "
+        f"{abs(tl_sc['mean'].iloc[-1]):.3f} at {tl_sc.index[-1]:,}. TL+RL:DL(Dense) − TL:Fine-Tune: {per_size}.",
+        f"* **Caveats.** A reduced protocol ({quick.n_folds} folds, at most {quick.train.max_epochs} epochs, a "
+        "successive-halving layer search), "
+        "three seeds, and data files that differ from the paper's; the paper's full protocol was not run. "
+        "\"Lower\" and \"higher\" follow the [one paired rule](../notebooks/07_tl_rl.ipynb) (more than two "
+        "standard errors), under this protocol.",
+        ":::",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def gpu_tables(results: Path = REPO / "results" / "gpu") -> str:
     """The committed GPU check (``benchmarks/gpu_check.py``: cuda.json and cuda_engine.json, and cpu.json as their
     reference) as Markdown."""
@@ -165,6 +211,7 @@ def stage(executed: Path, src: Path) -> None:
     generated = src / "book" / "_generated"
     generated.mkdir(exist_ok=True)
     (generated / "profiles.md").write_text(profiles_table())
+    (generated / "key_results.md").write_text(key_results())
     (generated / "gpu.md").write_text(gpu_tables())
     (src / "notebooks").mkdir()
     missing = []

@@ -5,7 +5,8 @@
 With URL, ``repository.url`` in _config.yml becomes URL first. From that value it then writes the
 notebooks' Colab cells (from the one template below; ``tlrl[automl]`` only in the AutoML chapters),
 the README's badges (between the badge markers), pyproject.toml's project URLs and
-``tlrl/download.py``'s REPOSITORY (where the data release lives). The book's launch buttons and
+``tlrl/download.py``'s REPOSITORY (where the data release lives) and ``tlrl/book.py``'s BOOK_URL (the
+published book, which the chapters link to). The book's launch buttons and
 repository button read _config.yml themselves.
 ``--check`` writes nothing and exits 1 naming each file that does not agree with _config.yml.
 """
@@ -108,6 +109,7 @@ def render(root: Path, url: str) -> dict[Path, str]:
     assignments = {  # file -> the lines that carry the URL, by the name they assign
         "pyproject.toml": {"Homepage": url, "Documentation": pages_url(url)},
         "tlrl/download.py": {"REPOSITORY": url},
+        "tlrl/book.py": {"BOOK_URL": pages_url(url)},
     }
     for name, values in assignments.items():
         text = (root / name).read_text()

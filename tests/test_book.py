@@ -135,6 +135,51 @@ def test_pages_render_in_chromium(book):
         browser.close()
 
 
+# What a reader should never meet on a page: leftovers of formatting (anywhere, outputs included) and
+# the project's internal words (in the prose, outside code).
+DEBRIS = [r"<NA>", r"\bstage\(s\)", r"(?<![\d.])-0\.0+ ± 0\.0+", r"\(cache: ", r"\bresults in (?:smoke|quick|full)\b",
+          r"\bnan ± nan\b", r"\bNaN\b"]
+INTERNAL = [r"\blent GPU\b", r"\(see the README\)", r"\bresults/[\w./-]+\.(?:csv|json|md)\b",
+            r"\b(?:sc-ml-(?:ef|pa)|sc-dl-(?:ef|pa)|tl-finetune|tl-freeze|rl-freezing|rl-dl-(?:relu|dense)"
+            r"|tlrl-dl-(?:relu|dense)|peer-hgb-pa)\b"]
+
+
+def page_texts(html: Path) -> tuple[str, str]:
+    """A page's main text without its code cells' inputs, and that text's prose (no code, no outputs)."""
+    from bs4 import BeautifulSoup
+
+    main = BeautifulSoup(html.read_text(), "html.parser").find("main") or BeautifulSoup("", "html.parser")
+    for node in main.select("script, style, div.cell_input, .headerlink"):
+        node.decompose()
+    shown = main.get_text(" ")
+    for node in main.select("div.cell_output, pre, code, div.highlight"):
+        node.decompose()
+    return shown, main.get_text(" ")
+
+
+def test_page_texts_split_prose_from_code(tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text('<main><p>TL:Fine-Tune beat <code>tl-finetune</code>.</p><div class="cell_input">x = "<NA>"'
+                    '</div><div class="cell_output"><table><td>&lt;NA&gt;</td></table></div></main>')
+    shown, prose = page_texts(page)
+    assert "<NA>" in shown and 'x = "' not in shown
+    assert "TL:Fine-Tune" in prose and "tl-finetune" not in prose and "<NA>" not in prose
+
+
+def test_pages_carry_no_debris_or_internal_words(book):
+    """The rendered pages have no formatting leftovers and no internal words (slugs, file paths) in prose."""
+    found = []
+    for html in sorted(book.rglob("*.html")):
+        if html.name in ("genindex.html", "search.html") or "_static" in html.parts:
+            continue
+        shown, prose = page_texts(html)
+        found += [f"{html.relative_to(book)}: {m.group(0)!r}" for pattern in DEBRIS
+                  for m in re.finditer(pattern, shown)]
+        found += [f"{html.relative_to(book)}: {m.group(0)!r}" for pattern in INTERNAL
+                  for m in re.finditer(pattern, prose)]
+    assert not found, "debris or internal words on the pages:\n" + "\n".join(found[:40])
+
+
 def test_every_page_reads_clean_in_chromium(book):
     """No local path and no progress bar in any page; every figure numbered and captioned; chapter 9 there."""
     from playwright.sync_api import sync_playwright

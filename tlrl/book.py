@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,18 +21,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
+from IPython.display import Markdown, display
 
 from tlrl.benchmark import load_runs
 from tlrl.data import cv_folds
+from tlrl.errors import TlrlError
 from tlrl.featurize import featurize
+from tlrl.io import atomic_write
 from tlrl.methods import get_method, prepare_data, training_profile
 from tlrl.profiles import Profile, get_profile
 from tlrl.provenance import check_results_dir
-from tlrl.train import TrainConfig, pick_device
+from tlrl.train import TrainConfig, device_name, pick_device
 
 RESULTS_DIR_ENV = "TLRL_RESULTS_DIR"
 DEFAULT_DEMO_LAYER = 3  # by-hand examples without a finished search: an early, wide, generic layer
 DEFAULT_DATASET = "jarvis_formation_energy"
+BOOK_URL = "https://tlrl-book.github.io/tlrl/"  # written by scripts/set_repository.py from _config.yml
+PROFILES_URL = f"{BOOK_URL}book/reproduce.html#run-profiles"
 
 
 def repository_root() -> Path | None:
@@ -76,8 +84,15 @@ def setup(profile: str, dataset: str | Path, seed: int, device: str | None, resu
     sns.set_theme(style="whitegrid", context="notebook")
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight"})
     pd.set_option("display.precision", 4)
-    print(f"profile {prof.name} ({prof.reductions}); device {pick_device(device)}; results in {shown(results_dir)}")
+    display(Markdown(
+        f"This page ran with the **{prof.name}** profile ({prof.summary}) on {device_words(pick_device(device))}; "
+        f"the [run profiles]({PROFILES_URL}) table gives every setting. Its results are in `{shown(results_dir)}`."))
     return prof, results_dir
+
+
+def device_words(device: torch.device) -> str:
+    """``the CPU``, or ``a GPU (cuda)`` style words for a sentence."""
+    return "the CPU" if device.type == "cpu" else f"a GPU ({device_name(device)})"
 
 
 def demo_config(prof: Profile, seed: int) -> TrainConfig:
@@ -159,6 +174,27 @@ def chosen_layer(results_dir: Path, slugs: list[str], grid: tuple[int, ...]) -> 
         if runs.get(slug, {}).get("best_layer") is not None:
             return int(runs[slug]["best_layer"]), slug
     return min(grid, key=lambda k: abs(k - DEFAULT_DEMO_LAYER)), None
+
+
+def tlrl_command(args: str, cwd: Path, log: Path, rerun: bool) -> str:
+    """``tlrl ARGS`` run in ``cwd`` as a reader would type it; what it printed is kept in ``log`` and returned.
+
+    Without ``rerun``, an existing ``log`` is returned and nothing runs. A failing command raises its message.
+    """
+    if log.is_file() and not rerun:
+        return log.read_text()
+    result = subprocess.run(["tlrl", *shlex.split(args)], cwd=cwd, capture_output=True, text=True)
+    if result.returncode:
+        raise TlrlError(f"tlrl {args} failed: {result.stderr.strip()}")
+    with atomic_write(log) as tmp:
+        tmp.write_text(result.stdout)
+    return result.stdout
+
+
+def transcript(commands: dict[str, str]) -> Markdown:
+    """Commands a reader can copy (a bash block), then what they printed (a text block)."""
+    printed = "".join(commands.values()).rstrip("\n")
+    return Markdown(f"```bash\n{chr(10).join(commands)}\n```\n\nThey printed:\n\n```text\n{printed}\n```")
 
 
 def read_sweep(results_dir: Path) -> pd.DataFrame:
