@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from tlrl import checkpoint
 from tlrl.errors import TlrlError
+from tlrl.featurize import ELEMNET_ELEMENTS
+from tlrl.predict import predict_array
 from tlrl.pretrain import history, pretrain, source_split, stages, train_source
 from tlrl.profiles import get_profile
 
@@ -66,3 +69,47 @@ def test_a_source_trained_with_dropout_says_so_and_passes_none_on(data_dir, tmp_
     source = load_source(tmp_path / "dropout")
     assert source.model.dropout and json.loads((tmp_path / "dropout" / "card.json").read_text())["dropout"]
     assert not any(m.dropout for m in new_models(METHODS["tl-finetune"], 86, 2, source, seed=0))
+
+
+def test_the_source_rows_are_the_split_it_was_trained_on(tiny_source, data_dir):
+    """The chapter's view of what the source saw: the card's split rebuilt, row for row."""
+    from tlrl.pretrain import chemical_system, known_compounds, source_rows
+    from tlrl.representation import load_source
+
+    card = json.loads((tiny_source / "card.json").read_text())
+    rows, X = source_rows(card, data_dir)
+    split = source_split(profile="smoke", data_dir=data_dir)
+    assert (X == split.X).all()
+    for name, part in zip(("train", "validation", "test"), (split.train, split.val, split.test)):
+        assert (rows.index[rows["split"] == name] == np.sort(part)).all()
+        assert (rows.loc[np.sort(part), "target"].to_numpy(np.float32) == split.y[np.sort(part)]).all()
+
+    model = load_source(tiny_source).model
+    one = rows.iloc[[0]]
+    table = known_compounds(model, rows, X, [one["formula"].iat[0], "Xe2F99"])
+    assert table["reference"].iat[0] == one["target"].iat[0] and table["split"].iat[0] == one["split"].iat[0]
+    assert table["entries"].tolist() == [1, 0] and table["split"].iat[1] == "not in the data"
+    assert np.isnan(table["reference"].iat[1])
+    assert table["predicted"].iat[0] == pytest.approx(predict_array(model, X[:1])[0], abs=1e-6)
+    elements = tuple(el for el, x in zip(ELEMNET_ELEMENTS, X[0]) if x > 0)
+    system = chemical_system(model, rows, X, elements)
+    assert one["formula"].iat[0] in system.index
+    assert set(system["split"]) <= {"train", "validation", "test"}
+    with pytest.raises(TlrlError, match="86 input elements"):
+        chemical_system(model, rows, X, ("Og",))
+
+
+def test_known_compounds_match_compositions_not_spellings():
+    """GaAs finds OQMD's As1Ga1, and of two polymorphs the lower value is the reference."""
+    import pandas as pd
+
+    from tlrl.featurize import element_fractions
+    from tlrl.model import NN17
+    from tlrl.pretrain import known_compounds
+
+    rows = pd.DataFrame({"formula": ["As1Ga1", "Ga2As2", "N1Ga1"], "target": [-0.2, -0.35, -0.58],
+                         "split": ["train", "validation", "test"]})
+    X, _ = element_fractions(rows["formula"])
+    table = known_compounds(NN17(86, seed=0), rows, X, ["GaAs", "GaN"])
+    assert table["reference"].tolist() == [-0.35, -0.58] and table["entries"].tolist() == [2, 1]
+    assert table["split"].tolist() == ["validation", "test"]

@@ -12,13 +12,15 @@ import pandas as pd
 from tlrl import checkpoint
 from tlrl.data import OQMD_DATASETS, OUTLIER_LIMIT_EV, filter_outliers, load_dataset
 from tlrl.errors import TlrlError
-from tlrl.featurize import element_fractions
+from tlrl.featurize import ELEMENT_INDEX, element_fractions
 from tlrl.model import NN17
 from tlrl.outputs import claim_folder
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
 from tlrl.representation import load_source
 from tlrl.train import device_name, fit, pick_device
+
+SPLIT_NAMES = ("train", "validation", "test")
 
 
 def split_train_val_test(n: int, seed: int, fractions=(0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:
@@ -181,3 +183,71 @@ def history(card: dict) -> pd.DataFrame:
         parts.append(part.assign(stage=k, epoch=part["epoch"] + done))
         done += len(part)
     return pd.concat(parts, ignore_index=True)[["stage", "epoch", "train_mae", "val_mae"]]
+
+
+def source_rows(card: dict, data_dir: str | Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows a source model was trained on, rebuilt from its card as ``source_split`` made them.
+
+    Returns ``formula, target, split`` (``SPLIT_NAMES``) and the rows' EF; a card whose row counts
+    the rebuilt split does not match is a ``TlrlError``.
+    """
+    data, seed, counts = card["task"]["dataset"], card["seed"], card["rows"]
+    df = load_dataset(data, data_dir)
+    if str(data) in OQMD_DATASETS:
+        df, _ = filter_outliers(df)
+    n_rows = counts["train"] + counts["val"] + counts["test"] + counts.get("bad_formulas_dropped", 0)
+    if n_rows < len(df):  # the source was trained on a seeded sample
+        df = df.sample(n=n_rows, random_state=seed).reset_index(drop=True)
+    X, keep = element_fractions(df["formula"])
+    rows = df.loc[keep, ["formula", "target"]].reset_index(drop=True)
+    parts = split_train_val_test(len(rows), seed)
+    if [len(p) for p in parts] != [counts["train"], counts["val"], counts["test"]]:
+        raise TlrlError(f"{data} does not give the split of this source's card ({counts}); is it the same file?")
+    split = np.empty(len(rows), dtype=object)
+    for name, part in zip(SPLIT_NAMES, parts):
+        split[part] = name
+    return rows.assign(split=split), X
+
+
+def _composition_keys(X: np.ndarray) -> list[bytes]:
+    """One key per EF row: equal for equal element fractions, whatever the formula's order or scale."""
+    return [row.tobytes() for row in np.round(X, 5).astype(np.float32)]
+
+
+def known_compounds(model: NN17, rows: pd.DataFrame, X: np.ndarray, formulas: list[str]) -> pd.DataFrame:
+    """The source's prediction for each formula beside the source data's value for the same composition.
+
+    ``rows, X`` are what ``source_rows`` returns. Where a composition occurs more than once the
+    lowest value (the ground state) is the reference; ``entries`` counts them and ``split`` is the
+    part of the source's training the reference row was in (``not in the data`` when absent).
+    """
+    X_query, _ = element_fractions(formulas, errors="raise")
+    order = rows["target"].to_numpy().argsort(kind="stable")
+    lowest: dict[bytes, tuple[int, int]] = {}
+    keys = _composition_keys(X)
+    for i in order:  # lowest target first: the first row seen of a composition is its ground state
+        first, n = lowest.get(keys[i], (i, 0))
+        lowest[keys[i]] = (first, n + 1)
+    found = [lowest.get(key, (-1, 0)) for key in _composition_keys(X_query)]
+    reference = np.array([rows["target"].iat[i] if i >= 0 else np.nan for i, _ in found])
+    predicted = predict_array(model, X_query)
+    return pd.DataFrame({
+        "predicted": predicted, "reference": reference, "error": predicted - reference,
+        "entries": [n for _, n in found],
+        "split": [rows["split"].iat[i] if i >= 0 else "not in the data" for i, _ in found],
+    }, index=pd.Index(formulas, name="compound"))
+
+
+def chemical_system(model: NN17, rows: pd.DataFrame, X: np.ndarray, elements: tuple[str, ...]) -> pd.DataFrame:
+    """Every row of the source data made of exactly ``elements``, by ascending share of the first element,
+    with the source's prediction, its error and the part of the training each row was in."""
+    unknown = [el for el in elements if el not in ELEMENT_INDEX]
+    if unknown:
+        raise TlrlError(f"{unknown} are not among the source's 86 input elements")
+    columns = [ELEMENT_INDEX[el] for el in elements]
+    present = X > 0
+    inside = present[:, columns].all(1) & (present.sum(1) == len(columns))
+    found = rows.loc[inside, ["formula", "target", "split"]].assign(share=X[inside, columns[0]])
+    predicted = predict_array(model, X[inside])
+    found = found.assign(predicted=predicted, error=predicted - found["target"])
+    return found.sort_values("share").drop(columns="share").set_index("formula")
