@@ -182,7 +182,14 @@ def seed_means(frame, keys: dict[str, str], sort: list[str] | None = None) -> st
              .agg(runs=("val_mae", "size"), val=("val_mae", "mean"), test=("test_mae", "mean")).reset_index())
     if sort:
         table = table.sort_values(sort, kind="stable")
-    return markdown_table(table.rename(columns={**keys, "val": "val MAE", "test": "test MAE"}))
+    table = table.rename(columns={**keys, "val": "val MAE", "test": "test MAE"})
+    same = [c for c in table.columns[:-2] if table[c].nunique(dropna=False) == 1 and len(table) > 1]
+    notes = [f"each row is {'one run' if n == 1 else f'the mean of {n} runs'} (seeds)"
+             for n in table["runs"].head(1) if "runs" in same]
+    notes += [f"{c} {markdown_table(table[[c]].head(1)).splitlines()[-1].strip('| ')} in every row"
+              for c in same if c != "runs"]
+    note = "; ".join(notes)
+    return markdown_table(table.drop(columns=same)) + (f"\n{note[0].upper() + note[1:]}.\n" if note else "")
 
 
 def recipe_tables(results: Path = REPO / "results") -> dict[str, str]:
@@ -191,15 +198,16 @@ def recipe_tables(results: Path = REPO / "results") -> dict[str, str]:
 
     from tlrl.benchmark import PAPER_NAMES
 
-    shown = {"scratch": "random", "source": "the source", "tlrl-relu-2": "TL+RL:DL(ReLU), layer 2",
-             "cuda: NVIDIA H200": "H200", "cpu": "2-core CPU", "cpu (2 cores)": "2-core CPU", "quick": "quick's recipe"}
+    shown = {"scratch": "random", "tlrl-relu-2": "TL+RL:DL(ReLU), layer 2", "cuda: NVIDIA H200": "H200",
+             "cpu": "CPU", "cpu (2 cores)": "CPU", "quick": "quick's recipe",
+             "earlier source (OQMD test 0.0424)": "earlier", "shipped source (OQMD test 0.0395)": "shipped"}
 
     def read(name: str) -> pd.DataFrame:
         frame = pd.read_csv(results / name)
         return frame.apply(lambda c: c.replace(shown) if c.dtype == object else c)
 
     scratch = read("bench_recipe_scratch.csv")
-    scratch["dropout"] = scratch["recipe"].str.contains("dropout").map({True: "ElemNet's", False: "none"})
+    scratch["dropout"] = scratch["recipe"].str.contains("dropout").map({True: "yes", False: ""})
     scratch["features"] = scratch["features"].str.upper()
     rl = read("bench_recipe_rl.csv")
     rl["method"] = rl["method"].map(PAPER_NAMES).fillna(rl["method"])
@@ -212,14 +220,14 @@ def recipe_tables(results: Path = REPO / "results") -> dict[str, str]:
     tables = {
         "recipe_schedule.md": seed_means(read("bench_recipe.csv"), {
             "init": "start", "batch": "batch", "lr": "peak lr", "schedule": "schedule", "precision": "precision",
-            "epochs": "epochs", "speed_vs_first": "speed (× first row)"}),
+            "epochs": "epochs", "speed_vs_first": "speed"}),
         "recipe_lr.md": seed_means(read("bench_recipe_lr.csv"), {
             "init": "start", "batch": "batch", "lr": "peak lr", "epochs": "epochs"}),
         "recipe_wd.md": seed_means(read("bench_recipe_wd.csv"), {
             "init": "start", "source": "source model", "device": "device", "lr": "peak lr",
-            "weight_decay": "weight decay", "epochs": "epochs"}),
+            "weight_decay": "decay", "epochs": "epochs"}),
         "recipe_scratch.md": seed_means(scratch, {
-            "features": "input", "batch": "batch", "lr": "peak lr", "weight_decay": "weight decay",
+            "features": "input", "batch": "batch", "lr": "peak lr", "weight_decay": "decay",
             "epochs": "epochs", "dropout": "dropout", "precision": "precision", "device": "device"},
             sort=["features", "batch", "lr", "weight_decay", "epochs"]),
         "recipe_source.md": markdown_table(source.rename(columns={
