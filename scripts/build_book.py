@@ -184,7 +184,7 @@ def seed_means(frame, keys: dict[str, str], sort: list[str] | None = None) -> st
         table = table.sort_values(sort, kind="stable")
     table = table.rename(columns={**keys, "val": "val MAE", "test": "test MAE"})
     same = [c for c in table.columns[:-2] if table[c].nunique(dropna=False) == 1 and len(table) > 1]
-    notes = [f"each row is {'one run' if n == 1 else f'the mean of {n} runs'} (seeds)"
+    notes = [f"each row is {'one run' if n == 1 else f'the mean of {n} runs (seeds)'}"
              for n in table["runs"].head(1) if "runs" in same]
     notes += [f"{c} {markdown_table(table[[c]].head(1)).splitlines()[-1].strip('| ')} in every row"
               for c in same if c != "runs"]
