@@ -201,6 +201,94 @@ def gpu_tables(results: Path = REPO / "results" / "gpu") -> str:
     return "\n".join(lines) + "\n"
 
 
+def markdown_table(frame) -> str:
+    """A DataFrame as a Markdown table (MAEs to 4 decimals, other numbers to 3 significant digits, missing
+    values blank), its index left out."""
+    def cell(v, column: str) -> str:
+        if isinstance(v, float):
+            return "" if v != v else f"{v:.4f}" if "MAE" in column else f"{v:.3g}"
+        return "" if v is None else str(v)
+
+    columns = list(map(str, frame.columns))
+    rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    rows += ["| " + " | ".join(cell(v, c) for v, c in zip(row, columns, strict=True)) + " |"
+             for row in frame.itertuples(index=False)]
+    return "\n".join(rows) + "\n"
+
+
+def seed_means(frame, keys: dict[str, str], sort: list[str] | None = None) -> str:
+    """The rows of one recipe benchmark, averaged over seeds per setting: ``keys`` maps the frame's columns to
+    the headers shown; every setting gets its number of runs and its mean validation and test MAE, in the order
+    of the file unless ``sort`` names columns."""
+    frame = frame.copy()
+    for column in keys:
+        if column not in frame:
+            frame[column] = None
+    table = (frame.groupby(list(keys), dropna=False, sort=False)
+             .agg(runs=("val_mae", "size"), val=("val_mae", "mean"), test=("test_mae", "mean")).reset_index())
+    if sort:
+        table = table.sort_values(sort, kind="stable")
+    table = table.rename(columns={**keys, "val": "val MAE", "test": "test MAE"})
+    same = [c for c in table.columns[:-2] if table[c].nunique(dropna=False) == 1 and len(table) > 1]
+    notes = [f"each row is {'one run' if n == 1 else f'the mean of {n} runs (seeds)'}"
+             for n in table["runs"].head(1) if "runs" in same]
+    notes += [f"{c} {markdown_table(table[[c]].head(1)).splitlines()[-1].strip('| ')} in every row"
+              for c in same if c != "runs"]
+    note = "; ".join(notes)
+    return markdown_table(table.drop(columns=same)) + (f"\n{note[0].upper() + note[1:]}.\n" if note else "")
+
+
+def recipe_tables(results: Path = REPO / "results") -> dict[str, str]:
+    """The appendix's tables (book/recipe.md), rendered from the committed recipe benchmarks."""
+    import pandas as pd
+
+    from tlrl.benchmark import PAPER_NAMES
+
+    shown = {"scratch": "random", "tlrl-relu-2": "TL+RL:DL(ReLU), layer 2", "cuda: NVIDIA H200": "H200",
+             "cpu": "CPU", "cpu (2 cores)": "CPU", "quick": "quick's recipe",
+             "earlier source (OQMD test 0.0424)": "earlier", "shipped source (OQMD test 0.0395)": "shipped"}
+
+    def read(name: str) -> pd.DataFrame:
+        frame = pd.read_csv(results / name)
+        return frame.apply(lambda c: c.replace(shown) if c.dtype == object else c)
+
+    scratch = read("bench_recipe_scratch.csv")
+    scratch["dropout"] = scratch["recipe"].str.contains("dropout").map({True: "yes", False: ""})
+    scratch["features"] = scratch["features"].str.upper()
+    rl = read("bench_recipe_rl.csv")
+    rl["method"] = rl["method"].map(PAPER_NAMES).fillna(rl["method"])
+    folds = read("bench_folds.csv").rename(columns={"cv_mae": "val_mae"})
+    folds["method"] = folds["method"].map(PAPER_NAMES).fillna(folds["method"])
+    curve = read("bench_curve_steps.csv")
+    curve["method"] = curve["method"].map(PAPER_NAMES).fillna(curve["method"])
+    source = read("bench_source_wd.csv")[
+        ["source", "epochs", "weight_decay", "oqmd_test_mae", "tl_val_mae_mean", "tl_test_mae_mean", "tl_seeds"]]
+    tables = {
+        "recipe_schedule.md": seed_means(read("bench_recipe.csv"), {
+            "init": "start", "batch": "batch", "lr": "peak lr", "schedule": "schedule", "precision": "precision",
+            "epochs": "epochs", "speed_vs_first": "speed"}),
+        "recipe_lr.md": seed_means(read("bench_recipe_lr.csv"), {
+            "init": "start", "batch": "batch", "lr": "peak lr", "epochs": "epochs"}),
+        "recipe_wd.md": seed_means(read("bench_recipe_wd.csv"), {
+            "init": "start", "source": "source model", "device": "device", "lr": "peak lr",
+            "weight_decay": "decay", "epochs": "epochs"}),
+        "recipe_scratch.md": seed_means(scratch, {
+            "features": "input", "batch": "batch", "lr": "peak lr", "weight_decay": "decay",
+            "epochs": "epochs", "dropout": "dropout", "precision": "precision", "device": "device"},
+            sort=["features", "batch", "lr", "weight_decay", "epochs"]),
+        "recipe_source.md": markdown_table(source.rename(columns={
+            "weight_decay": "weight decay", "oqmd_test_mae": "OQMD test MAE", "tl_val_mae_mean": "TL val MAE",
+            "tl_test_mae_mean": "TL test MAE", "tl_seeds": "seeds"})),
+        "recipe_folds.md": seed_means(folds, {"method": "configuration", "folds": "K",
+                                              "fold_train_rows": "rows per fold model"}).replace("val MAE", "CV MAE"),
+        "recipe_rl.md": seed_means(rl, {"method": "configuration", "layer": "layer", "change": "change"},
+                                   sort=["method"]),
+        "curve_steps.md": seed_means(curve, {"size": "training rows", "method": "configuration", "batch": "batch",
+                                             "min_steps": "at least … steps", "epochs": "epochs"}),
+    }
+    return tables
+
+
 def stage(executed: Path, src: Path) -> None:
     if src.exists():
         shutil.rmtree(src)
@@ -213,6 +301,8 @@ def stage(executed: Path, src: Path) -> None:
     (generated / "profiles.md").write_text(profiles_table())
     (generated / "key_results.md").write_text(key_results())
     (generated / "gpu.md").write_text(gpu_tables())
+    for name, text in recipe_tables().items():
+        (generated / name).write_text(text)
     (src / "notebooks").mkdir()
     missing = []
     for entry in toc_notebooks(REPO / "_toc.yml"):

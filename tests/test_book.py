@@ -38,7 +38,7 @@ def book(smoke_notebooks, tmp_path_factory) -> Path:
 
 
 def test_every_page_is_built_and_offline(book):
-    pages = ["index.html", "book/intro.html", "book/reproduce.html", "book/references.html"]
+    pages = ["index.html", "book/intro.html", "book/recipe.html", "book/reproduce.html", "book/references.html"]
     pages += [f"notebooks/{p.stem}.html" for p in sorted((REPO / "notebooks").glob("*.ipynb"))]
     for page in pages:
         assert (book / page).is_file(), page
@@ -129,6 +129,10 @@ def test_pages_render_in_chromium(book):
         page.wait_for_load_state("load")
         text = page.inner_text("main")
         assert "make book" in text and get_profile("quick").reductions in text, "the profile table is missing"
+        page.goto((book / "book" / "recipe.html").as_uri())
+        page.wait_for_load_state("load")
+        text = page.inner_text("main")
+        assert "How the recipe was chosen" in text and "peak lr" in text, "the recipe tables are missing"
         gpu = json.loads((REPO / "results" / "gpu" / "cuda.json").read_text())
         b32 = gpu["speedup"]["cv"][0]
         assert gpu["device_name"] in text and f"×{b32['graph_ratio']:.1f}" in text, "the GPU measurements are missing"

@@ -35,7 +35,9 @@ def plot_curves(fits: dict, title: str, unit: str, reference: tuple[str, float] 
     if reference:
         ax.axhline(reference[1], color="0.4", ls="--", lw=1, label=reference[0])
     ax.set(xlabel="epoch", ylabel=f"MAE ({unit})", title=title)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.tick_params(labelsize=10)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
     return fig
 
 
@@ -66,17 +68,22 @@ def plot_reference(ax: plt.Axes, layers, value: float, label: str, **style) -> N
 
 
 def plot_folds(results: pd.DataFrame, title: str, unit: str, reference: tuple[str, float] | None = None) -> plt.Figure:
-    """Each configuration's per-fold validation MAE (dots) and their mean (bar)."""
+    """Each configuration's per-fold validation MAE (dots) and their mean (bar), the axis zoomed to the folds;
+    a ``reference`` (name, value), such as the mean predictor's MAE, is written under the title, not drawn."""
     folds = results[["paper_name", "fold_val_mae"]].explode("fold_val_mae").astype({"fold_val_mae": float})
-    fig, ax = plt.subplots(figsize=(7, 0.45 * results["paper_name"].nunique() + 1.4))
+    fig, ax = plt.subplots(figsize=(7, 0.5 * results["paper_name"].nunique() + 1.6))
     sns.stripplot(folds, x="fold_val_mae", y="paper_name", hue="paper_name", size=7, ax=ax, legend=False)
-    sns.pointplot(folds, x="fold_val_mae", y="paper_name", color="black", markers="|", linestyle="none",
-                  errorbar=None, ax=ax)
+    sns.pointplot(folds, x="fold_val_mae", y="paper_name", color="black", markers="|", markersize=14,
+                  linestyle="none", errorbar=None, ax=ax)
+    lo, hi = folds["fold_val_mae"].min(), folds["fold_val_mae"].max()
+    ax.set_xlim(lo - 0.06 * (hi - lo) - 1e-3, hi + 0.06 * (hi - lo) + 1e-3)
     if reference:
-        ax.axvline(reference[1], color="0.5", ls="--", lw=1)
-        ax.annotate(f" {reference[0]}", (reference[1], 1.0), xycoords=("data", "axes fraction"), va="bottom",
-                    fontsize=8, color="0.4")
-    ax.set(xlabel=f"validation MAE per fold ({unit})", ylabel="", title=title)
+        title += f"\nfor scale, {reference[0]}: {reference[1]:.3f} {unit}"
+    ax.set(xlabel=f"validation MAE per fold ({unit})", ylabel="")
+    ax.set_title(title, fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.grid(axis="x", lw=0.4, alpha=0.6)
+    fig.tight_layout()
     return fig
 
 
