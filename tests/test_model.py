@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from tlrl.featurize import element_fractions
-from tlrl.model import HIDDEN_WIDTHS, N_HIDDEN, NN17, activations, copy_weights, freeze_first
+from tlrl.model import HIDDEN_WIDTHS, N_HIDDEN, NN17, activations, copy_weights, freeze_first, weight_change
 from tlrl.train import TrainConfig, fit
 
 WIDTHS = [1024] * 4 + [512] * 3 + [256] * 3 + [128] * 3 + [64] * 2 + [32]
@@ -220,3 +220,27 @@ def test_frozen_layers_do_not_move_in_training(ef):
         assert torch.equal(before[i], after[i]), f"frozen tensor {i} changed"
     for i in range(6, len(before)):
         assert not torch.equal(before[i], after[i]), f"trainable tensor {i} did not change"
+
+
+# --- weight change -----------------------------------------------------------------------
+def test_weight_change_is_the_relative_frobenius_distance_per_layer():
+    source, model = NN17(86, seed=0), NN17(86, seed=1)
+    copy_weights(source, model)
+    assert np.array_equal(weight_change(source, model), np.zeros(17))
+    with torch.no_grad():
+        model.layers[4].weight.mul_(1.5)  # layer 5 moves by half its norm
+        model.output.weight.copy_(-model.output.weight)  # the output layer by twice its norm
+    change = weight_change(source, model)
+    assert change[4] == pytest.approx(0.5) and change[16] == pytest.approx(2.0)
+    assert np.count_nonzero(change) == 2
+
+
+def test_weight_change_skips_a_first_layer_of_another_width_and_sees_training(ef):
+    X, y = ef
+    source, model = NN17(86, seed=0), NN17(1024, seed=1)
+    copy_weights(source, model, skip_first=True)
+    R = activations(source, X, 3, "dense")
+    fit(model, R[:400], y[:400], R[400:], y[400:], TrainConfig(batch_size=64, max_epochs=2, patience=2,
+                                                              progress=False))
+    change = weight_change(source, model)
+    assert math.isnan(change[0]) and np.all(change[1:] > 0) and np.all(np.isfinite(change[1:]))

@@ -107,3 +107,17 @@ def freeze_first(model: NN17, k: int) -> None:
         raise ValueError(f"can freeze 0..{N_HIDDEN} layers, got {k}")
     for i, layer in enumerate(model.hidden):
         layer.requires_grad_(i >= k)
+
+
+@torch.no_grad()
+def weight_change(reference: NN17, model: NN17) -> np.ndarray:
+    """How far each of the 17 layers' weights moved from ``reference``: ‖W − W_ref‖ / ‖W_ref‖ (Frobenius).
+
+    Element k − 1 is layer k (the output layer last). A layer whose shape differs from the reference's
+    (TL+RL's first layer against the source) is NaN. Biases are left out: a random start has them at zero.
+    """
+    return np.array([
+        float(torch.linalg.norm(m.weight.cpu() - r.weight.cpu()) / torch.linalg.norm(r.weight.cpu()))
+        if m.weight.shape == r.weight.shape else np.nan
+        for r, m in zip(reference.layers, model.layers, strict=True)
+    ])
