@@ -110,3 +110,17 @@ def test_the_cli_runs_the_curve_on_a_user_csv(jarvis_slice, tmp_path, capsys):
     assert main(["curve", str(csv), "--profile", "smoke", "--methods", "rl-freezing", "--sizes", "30",
                  "-o", str(tmp_path / "o3")]) == 2
     assert "not on the curve" in capsys.readouterr().err
+
+
+def test_the_cli_never_writes_over_an_input_inside_its_folder(jarvis_slice, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["curve", "jarvis_formation_energy", "--profile", "smoke", "--sizes", "30", "--seeds", "0",
+                 "--methods", "mean", "-o", str(out)]) == 0
+    mine = out / "summary.csv"  # a user's CSV saved under a name the curve writes
+    jarvis_slice.to_csv(mine, index=False)
+    before = mine.read_text()
+    for force in ([], ["--force"]):
+        assert main(["curve", str(mine), "--profile", "smoke", "--sizes", "30", "--seeds", "0", "--methods", "mean",
+                     "-o", str(out), *force]) == 2
+        assert "holds the input" in capsys.readouterr().err
+    assert mine.read_text() == before

@@ -179,8 +179,10 @@ def _benchmark(args: argparse.Namespace) -> None:
 
 def _curve(args: argparse.Namespace) -> None:
     from tlrl.curve import run_curve, summarize
+    from tlrl.outputs import claim_folder
 
     check_writable(args.output, folder=True)
+    claim_folder(args.output, "curve", args.force, inputs=[args.input, args.source])  # the frame hides the path
     with output_lock(args.output), _client(args) as client:
         curve = run_curve(
             _load_input(args), args.output, sizes=args.sizes, methods=args.methods, seeds=args.seeds,
