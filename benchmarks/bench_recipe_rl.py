@@ -7,23 +7,30 @@ It prints the validation MAE (the choice is made on it) beside the test MAE and 
 set before the run: a change is adopted for a configuration only when its validation MAE is lower than
 quick's by more than 0.002 eV/atom (about twice the seed-to-seed spread of these rows); then its whole
 5-fold CV must beat quick's by the paired rule (``tlrl.paired``) before the benchmark row is rerun.
+``--confirm`` runs that second step: every change that passed on fold 0 trains all five folds, and its
+fold MAEs are paired with the committed quick benchmark's (``results/quick/runs/<method>``).
 Run by hand:
 
     TLRL_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_recipe_rl.py --out results/bench_recipe_rl.csv
+    TLRL_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_recipe_rl.py --out results/bench_recipe_rl.csv \
+        --confirm results/bench_recipe_rl_cv.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
+from pathlib import Path
 
 import pandas as pd
 
 from tlrl.data import default_cache_dir
 from tlrl.io import write_csv
 from tlrl.methods import build_inputs, cross_validate, fold_tests, get_method, prepare_data, training_profile
-from tlrl.profiles import get_profile
+from tlrl.paired import compare
+from tlrl.profiles import Profile, get_profile
 from tlrl.representation import load_source
 
 LAYERS = {"rl-dl-relu": 2, "rl-dl-dense": 1, "tlrl-dl-relu": 3, "tlrl-dl-dense": 1}  # quick's choices, seed 0
@@ -42,6 +49,7 @@ def main() -> None:
     parser.add_argument("--changes", default=",".join(CHANGES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--confirm", metavar="CSV", help="run the 5-fold CV of every change that passed on fold 0")
     args = parser.parse_args()
     quick = get_profile("quick", train__progress=False)
     train, test = prepare_data("jarvis_formation_energy", quick, args.seed)
@@ -69,6 +77,38 @@ def main() -> None:
     base = table[(table.change == "quick") & (table.seed == args.seed)].set_index("method")["val_mae"]
     table["val_vs_quick"] = table["val_mae"] - table["method"].map(base)
     print(table[["method", "change", "val_mae", "val_vs_quick", "test_mae"]].round(4).to_string(index=False))
+    if args.confirm:
+        passed = table[(table.val_vs_quick < -ADOPT) & table.method.isin(args.methods.split(","))]
+        confirm(passed, args.confirm, quick, args.seed, train, test, source, cache)
+
+
+ADOPT = 0.002  # eV/atom on fold 0's validation MAE, set before the run
+
+
+def confirm(passed: pd.DataFrame, out: str, quick: Profile, seed: int, train, test, source, cache) -> None:
+    """The 5-fold CV of each passing (method, change), paired fold by fold with the quick benchmark's."""
+    rows = pd.read_csv(out).to_dict("records") if os.path.exists(out) else []
+    done = {(r["method"], r["change"]) for r in rows}
+    for slug, name in passed[["method", "change"]].itertuples(index=False):
+        if (slug, name) in done:
+            continue
+        m = get_method(slug)
+        inputs = build_inputs(m, train, test, source, LAYERS[slug], cache)
+        prof = training_profile(m, quick).with_(**CHANGES[name])
+        start = time.perf_counter()
+        models, maes, _ = cross_validate(m, inputs, source, prof, seed)
+        _, _, test_mae, ensemble = fold_tests(models, maes, inputs)
+        base = json.loads((Path("results/quick/runs") / slug / "metrics.json").read_text())
+        paired = compare(name, "quick", maes, base["fold_val_mae"])
+        rows.append({"method": slug, "layer": LAYERS[slug], "change": name, "seed": seed,
+                     "cv_mae": sum(maes) / len(maes), "quick_cv_mae": base["cv_mae_mean"],
+                     "diff_mean": paired.mean, "diff_se": paired.standard_error, "verdict": paired.verdict,
+                     "test_mae": test_mae, "quick_test_mae": base["test_mae"], "test_mae_ensemble": ensemble,
+                     "fold_val_mae": " ".join(f"{v:.5f}" for v in maes),
+                     "seconds": time.perf_counter() - start})
+        print(f"{slug} {name}: CV {rows[-1]['cv_mae']:.4f} vs quick {base['cv_mae_mean']:.4f}: "
+              f"{paired.sentence()} ({rows[-1]['seconds']:.0f} s)", flush=True)
+        write_csv(out, pd.DataFrame(rows))
 
 
 if __name__ == "__main__":

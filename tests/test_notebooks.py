@@ -118,4 +118,4 @@ def test_runs_under_the_smoke_profile(name, smoke_notebooks):
     placed = set(re.findall(r"```\{glue:figure\} (\S+)", markdown))
     assert glued == placed, f"{name}: figures glued {sorted(glued)} but captioned {sorted(placed)}"
     summary = [o for o in code_cells(nb)[-1].outputs if "text/markdown" in o.get("data", {})]
-    assert summary and "**" in summary[0]["data"]["text/markdown"], "the last cell prints the 'What we saw' summary"
+    assert summary and "**" in summary[0]["data"]["text/markdown"], "the last code cell prints the key points"
