@@ -14,11 +14,10 @@ validation rows, their rungs scaled to the fit's epochs. Three reference lines t
 mean predictor, the source model as it is (zero-shot), and the source plus a constant offset fitted
 on the subsample.
 
-Results: ``runs/<size>/<method>_s<seeds>.csv`` per unit of work (a long seed list: its count and hash;
-written atomically; a rerun
-skips finished units, and reruns a unit file that is cut short), rebuilt into ``curve.csv``,
-``summary.csv`` and ``paired.csv`` after each unit. The summaries cover the run's own sizes, seeds
-and methods, which ``provenance.json`` records as its ``plan``.
+Results: ``runs/<size>/<method>_s<seeds>.csv`` per unit of work (a long seed list is named by its
+count and hash), written atomically; a rerun skips finished units and reruns a unit file that is cut
+short. After each unit they are rebuilt into ``curve.csv``, ``summary.csv`` and ``paired.csv``, which
+cover the run's own sizes, seeds and methods, as ``provenance.json`` records them in its ``plan``.
 """
 
 from __future__ import annotations
