@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tlrl import cluster
+from tlrl.cli import main
 from tlrl.cluster import connect
 from tlrl.errors import TlrlError
 
@@ -17,9 +19,26 @@ def test_the_serial_run_never_imports_dask():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_a_bad_address_is_one_error():
-    with pytest.raises(TlrlError, match="local, local:N or tcp://"):
-        connect("local:0")
+@pytest.mark.parametrize("address", ["local:0", "tcp://", "tcp://h:abc", "tcp://h:0", "tcp://h:70000", "tcp://h"])
+def test_a_bad_address_is_one_error(address):
+    with pytest.raises(TlrlError, match=f"local, local:N or tcp://HOST:PORT .*, got '{address}'"):
+        connect(address)
+
+
+@pytest.mark.parametrize(("command", "address", "message"), [
+    ("curve", "tcp://nohost:1", "no Dask scheduler answers at tcp://nohost:1"),
+    ("benchmark", "tcp://127.0.0.1:1", "no Dask scheduler answers at tcp://127.0.0.1:1"),
+    ("curve", "tcp://", "--cluster must be local, local:N or tcp://HOST:PORT"),
+    ("benchmark", "tcp://h:abc", "--cluster must be local, local:N or tcp://HOST:PORT"),
+])
+def test_an_unreachable_or_malformed_scheduler_is_one_line_and_exit_2(command, address, message, tmp_path,
+                                                                      monkeypatch, capsys):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
+    assert main([command, "jarvis_formation_energy", "--profile", "smoke", "--cluster", address,
+                 "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(f"tlrl {command}: error: {message}"), err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_missing_extra_names_it(monkeypatch):

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from tlrl import curve
+from tlrl import curve, io
 from tlrl.cli import main
 from tlrl.errors import TlrlError
+from tlrl.io import output_lock
 from tlrl.paired import FEW_PAIRS, compare
 from tlrl.train import TrainConfig
 
@@ -74,29 +83,117 @@ def test_a_rerun_resumes_without_training(curve_dir, jarvis_slice, monkeypatch):
     pd.testing.assert_frame_equal(again, table, check_dtype=False)
 
 
-def test_bad_curve_requests_are_one_error(jarvis_slice, tmp_path):
-    with pytest.raises(TlrlError, match="not on the curve"):
-        curve.run_curve(jarvis_slice, tmp_path, sizes=(40,), methods=["sc-ml-ef"], profile="smoke")
-    with pytest.raises(TlrlError, match="exceeds"):
-        curve.run_curve(jarvis_slice, tmp_path / "big", sizes=(5000,), methods=["mean"], profile="smoke")
-    with pytest.raises(TlrlError, match="not on the curve: \\[99\\]"):
-        curve.run_curve(jarvis_slice, tmp_path / "sa", sizes=(40,), methods=["mean"], seeds_at={99: [0]},
-                        profile="smoke")
-    with pytest.raises(TlrlError, match="seeds must be"):
-        curve.run_curve(jarvis_slice, tmp_path / "big-seed", sizes=(40,), methods=["mean"], seeds=(2**40,),
-                        profile="smoke")
-    with pytest.raises(TlrlError, match="given once"):
-        curve.run_curve(jarvis_slice, tmp_path / "dup", sizes=(40, 40), methods=["mean"], profile="smoke")
-    with pytest.raises(TlrlError, match="at least 10 rows"):
-        curve.run_curve(jarvis_slice, tmp_path / "tiny", sizes=(4,), methods=["mean"], profile="smoke")
+def _cut_mid_row(text: str) -> str:
+    return text[: text.rindex(",", 0, len(text) - 1) - 2]
 
 
-def test_a_corrupt_unit_is_one_error_naming_it(jarvis_slice, tmp_path):
-    curve.run_curve(jarvis_slice, tmp_path, sizes=(30,), methods=["mean"], seeds=(0, 1), profile="smoke")
+@pytest.mark.parametrize("damage", [lambda t: "", _cut_mid_row, lambda t: t.rsplit("\n", 2)[0] + "\n"],
+                         ids=["empty", "cut-mid-row", "one-seed-missing"])
+def test_a_unit_cut_short_runs_again(jarvis_slice, tmp_path, damage):
+    kw = {"sizes": (30,), "methods": ["mean"], "seeds": (0, 1), "profile": "smoke"}
+    first = curve.run_curve(jarvis_slice, tmp_path, **kw)
     unit = tmp_path / "runs" / "30" / "mean_s0-1.csv"
-    unit.write_text("")
-    with pytest.raises(TlrlError, match="mean_s0-1.csv is unreadable"):
-        curve.run_curve(jarvis_slice, tmp_path, sizes=(30,), methods=["mean"], seeds=(0, 1), profile="smoke")
+    unit.write_text(damage(unit.read_text()))
+    with pytest.warns(UserWarning, match="mean_s0-1.csv is cut short or lacks some of its seeds' rows"):
+        again = curve.run_curve(jarvis_slice, tmp_path, **kw)
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), first.drop(columns="seconds"))
+    assert len(pd.read_csv(unit)) == 2
+
+
+def test_force_reruns_every_unit_without_reading_them_first(jarvis_slice, tmp_path, monkeypatch):
+    kw = {"sizes": (30, 40), "methods": ["mean", "offset"], "seeds": (0,), "profile": "smoke"}
+    curve.run_curve(jarvis_slice, tmp_path, **kw)
+    (tmp_path / "runs" / "30" / "mean_s0.csv").write_text("size,method,seed\n30,mea")
+    ran, run_unit = [], curve._Curve.run_unit
+    monkeypatch.setattr(curve._Curve, "run_unit", lambda self, *a: ran.append(a) or run_unit(self, *a))
+    table = curve.run_curve(jarvis_slice, tmp_path, force=True, **kw)
+    assert len(ran) == 4 and len(table) == 4
+
+
+def test_the_summaries_and_provenance_hold_exactly_this_runs_plan(jarvis_slice, tmp_path, monkeypatch):
+    kw = {"methods": ["mean"], "profile": "smoke"}
+    curve.run_curve(jarvis_slice, tmp_path, sizes=(30,), seeds=(0, 1), **kw)
+    table = curve.run_curve(jarvis_slice, tmp_path, sizes=(40, 50), seeds=(2,), seeds_at={50: [3, 4]}, **kw)
+    assert sorted(zip(table["size"], table.seed)) == [(40, 2), (50, 3), (50, 4)]
+    assert sorted(pd.read_csv(tmp_path / "summary.csv")["size"]) == [40, 50]
+    plan = json.loads((tmp_path / "provenance.json").read_text())["plan"]
+    assert plan == {"sizes": [40, 50], "seeds": [2], "seeds_at": {"50": [3, 4]}, "methods": ["mean"]}
+    assert (tmp_path / "runs" / "30" / "mean_s0-1.csv").is_file()  # kept for a later run that asks for it
+    monkeypatch.setattr(curve._Curve, "run_unit", lambda *a, **k: pytest.fail("a finished unit was rerun"))
+    back = curve.run_curve(jarvis_slice, tmp_path, sizes=(30,), seeds=(0, 1), **kw)
+    assert list(back["size"]) == [30, 30] and list(pd.read_csv(tmp_path / "curve.csv").seed) == [0, 1]
+
+
+def test_many_seeds_get_a_short_unit_name_and_resume(jarvis_slice, tmp_path, monkeypatch):
+    seeds = range(100, 200)  # 399 characters as a list in a file name
+    table = curve.run_curve(jarvis_slice, tmp_path, sizes=(20,), methods=["mean"], seeds=seeds, profile="smoke")
+    (unit,) = (tmp_path / "runs" / "20").iterdir()
+    assert unit.name.startswith("mean_100seeds-") and len(unit.name) < 40
+    assert list(pd.read_csv(unit).seed) == list(seeds) and len(table) == 100
+    monkeypatch.setattr(curve._Curve, "run_unit", lambda *a, **k: pytest.fail("a finished unit was rerun"))
+    curve.run_curve(jarvis_slice, tmp_path, sizes=(20,), methods=["mean"], seeds=seeds, profile="smoke")  # claimed
+
+
+BAD_ARGUMENTS = {
+    "sizes-empty": ({"sizes": []}, "sizes must be a non-empty list of integers, got []"),
+    "sizes-text": ({"sizes": ["40"]}, "sizes must be a non-empty list of integers, got ['40']"),
+    "sizes-float": ({"sizes": [40.0]}, "got [40.0]"),
+    "sizes-a-string": ({"sizes": "40"}, "sizes must be a list of integers, got '40'"),
+    "sizes-twice": ({"sizes": (40, 40)}, "each of the sizes may be given once"),
+    "size-too-small": ({"sizes": (4,)}, "a size needs at least 10 rows, got 4"),
+    "size-too-large": ({"sizes": (5000,)}, "the largest size, 5000, exceeds the 400 usable train rows"),
+    "methods-empty": ({"methods": []}, "methods names no method"),
+    "methods-a-string": ({"methods": "mean"}, "methods must be a list of method names, got 'mean'"),
+    "methods-twice": ({"methods": ["mean", "mean"]}, "each method may be given once"),
+    "method-automl": ({"methods": ["sc-ml-ef"]}, "method 'sc-ml-ef' is not on the curve"),
+    "seeds-empty": ({"seeds": ()}, "seeds must be a non-empty list of integers"),
+    "seeds-negative": ({"seeds": (-1,)}, "seeds must be integers from 0 to 4294967295"),
+    "seeds-huge": ({"seeds": (2**40,)}, "seeds must be integers from 0 to 4294967295"),
+    "seeds-at-a-list": ({"seeds_at": [(40, [0])]}, "seeds_at must map sizes to seeds"),
+    "seeds-at-text-size": ({"seeds_at": {"40": [0]}}, "sizes of seeds_at must be a non-empty list of integers"),
+    "seeds-at-one-int": ({"seeds_at": {40: 0}}, "seeds at size 40 must be a list of integers, got 0"),
+    "seeds-at-other-size": ({"seeds_at": {99: [0]}}, "seeds are given for sizes not on the curve: [99]"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_ARGUMENTS)
+def test_bad_arguments_are_one_error_before_any_folder(case, jarvis_slice, tmp_path):
+    given, message = BAD_ARGUMENTS[case]
+    kw = {"sizes": (40,), "methods": ["mean"], "profile": "smoke"} | given
+    with pytest.raises(TlrlError, match=re.escape(message)):
+        curve.run_curve(jarvis_slice, tmp_path / "new" / "out", **kw)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generators_are_read_once(jarvis_slice, tmp_path):
+    table = curve.run_curve(jarvis_slice, tmp_path, sizes=(n for n in (30, 40)), methods=iter(["mean"]),
+                            seeds=(s for s in (0, 1)), profile="smoke")
+    assert sorted(zip(table["size"], table.seed)) == [(30, 0), (30, 1), (40, 0), (40, 1)]
+
+
+def test_the_api_locks_and_claims_the_folder(jarvis_slice, tmp_path):
+    out = tmp_path / "out"
+    with output_lock(out), pytest.raises(TlrlError, match="being written by another tlrl run"):
+        curve.run_curve(jarvis_slice, out, sizes=(30,), methods=["mean"], profile="smoke")
+    assert list(tmp_path.iterdir()) == []
+    curve.run_curve(jarvis_slice, out, sizes=(30,), methods=["mean"], seeds=(0,), profile="smoke")
+    mine = jarvis_slice.copy()
+    jarvis_slice.to_csv(out / "summary.csv", index=False)  # an input saved under a name the curve writes
+    mine.attrs = {"name": str(out / "summary.csv")}  # as the CLI names the frame it loads
+    with pytest.raises(TlrlError, match="holds the input"):
+        curve.run_curve(mine, out, sizes=(30,), methods=["mean"], seeds=(0,), profile="smoke", force=True)
+
+
+def test_stale_temporaries_of_a_killed_run_go(jarvis_slice, tmp_path):
+    kw = {"sizes": (30,), "methods": ["mean"], "seeds": (0,), "profile": "smoke"}
+    curve.run_curve(jarvis_slice, tmp_path, **kw)
+    dead = 2**22 + 1  # above any pid_max: no such process
+    size = tmp_path / "runs" / "30"
+    (size / f".mean_s0.csv.tlrl-{dead}-abc.csv").write_text("size,me")
+    (size / f".offset_s7.csv.tlrl-{dead}-abc.csv").write_text("")  # of a unit this run does not write
+    (size / f".mean_s0.csv.tlrl-{os.getpid()}-live.csv").write_text("")
+    curve.run_curve(jarvis_slice, tmp_path, **kw)
+    assert sorted(p.name for p in size.iterdir()) == [f".mean_s0.csv.tlrl-{os.getpid()}-live.csv", "mean_s0.csv"]
 
 
 def test_the_cli_runs_the_curve_on_a_user_csv(jarvis_slice, tmp_path, capsys):
@@ -124,3 +221,75 @@ def test_the_cli_never_writes_over_an_input_inside_its_folder(jarvis_slice, tmp_
                      "-o", str(out), *force]) == 2
         assert "holds the input" in capsys.readouterr().err
     assert mine.read_text() == before
+
+
+@pytest.fixture(scope="module")
+def small_csv(jarvis_slice, tmp_path_factory) -> Path:
+    """60 train and 20 test rows: fewer than the smallest default size."""
+    path = tmp_path_factory.mktemp("small") / "small.csv"
+    pd.concat([jarvis_slice[jarvis_slice.split == "train"].head(60),
+               jarvis_slice[jarvis_slice.split == "test"].head(20)]).to_csv(path, index=False)
+    return path
+
+
+def _one_error(argv: list[str], capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("tlrl curve: error: "), err
+    return err
+
+
+MEAN = ["--profile", "smoke", "--methods", "mean"]
+
+
+def test_seeds_at_is_one_size_each_and_repeats_merge(small_csv, tmp_path, capsys):
+    out = str(tmp_path / "o")
+    assert "must be one SIZE=SEEDS" in _one_error(["curve", str(small_csv), *MEAN, "--sizes", "40,50",
+                                                    "--seeds-at", "40,50=0", "-o", out], capsys)
+    assert "the size(s) [40] more than once" in _one_error(["curve", str(small_csv), *MEAN, "--sizes", "40",
+                                                            "--seeds-at", "40=0", "--seeds-at", "40=1", "-o", out],
+                                                           capsys)
+    assert not (tmp_path / "o").exists()
+    assert main(["curve", str(small_csv), *MEAN, "--sizes", "40,50", "--seeds-at", "40=5", "--seeds-at", "50=6,7",
+                 "-o", out]) == 0
+    table = pd.read_csv(tmp_path / "o" / "curve.csv")
+    assert sorted(zip(table["size"], table.seed)) == [(40, 5), (50, 6), (50, 7)]
+
+
+def test_a_fifo_as_dataset_says_what_it_is(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.csv")
+    err = _one_error(["curve", str(tmp_path / "pipe.csv"), *MEAN, "-o", str(tmp_path / "o")], capsys)
+    assert "pipe.csv is a FIFO, not a regular file" in err and not (tmp_path / "o").exists()
+
+
+def test_an_unknown_method_lists_only_the_curve_methods(small_csv, tmp_path, capsys):
+    err = _one_error(["curve", str(small_csv), "--profile", "smoke", "--methods", "bogus", "-o", str(tmp_path / "o")],
+                     capsys)
+    assert "'bogus' is not on the curve" in err and "tl-finetune" in err and "zero-shot" in err
+    assert "sc-ml-ef" not in err and "rl-freezing" not in err
+
+
+def test_the_cli_default_sizes_adapt_to_a_small_csv_but_explicit_ones_do_not(small_csv, tmp_path, capsys):
+    """In a real process, where the warning reaches stderr (pytest records warnings in-process)."""
+    proc = subprocess.run([sys.executable, "-m", "tlrl.cli", "curve", str(small_csv), *MEAN, "--seeds", "0",
+                           "-o", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    warning = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert proc.returncode == 0 and warning == [
+        "tlrl curve: warning: the train part holds 60 rows: the curve runs at sizes [60], without the default "
+        "sizes [100, 300, 1000, 3000, 10000]"], proc.stderr
+    assert list(pd.read_csv(tmp_path / "o" / "curve.csv")["size"]) == [60]
+    err = _one_error(["curve", str(small_csv), *MEAN, "--sizes", "100", "-o", str(tmp_path / "o2")], capsys)
+    assert "the largest size, 100, exceeds the 60 usable train rows" in err
+
+
+def test_a_lock_that_cannot_be_made_is_one_error(small_csv, tmp_path, monkeypatch, capsys):
+    opener = os.open
+
+    def refuse_locks(path, *args, **kwargs):
+        if str(path).endswith(".tlrl-lock"):  # as in a parent folder this user may not write
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return opener(path, *args, **kwargs)
+
+    monkeypatch.setattr(io.os, "open", refuse_locks)
+    err = _one_error(["curve", str(small_csv), *MEAN, "--sizes", "30", "-o", str(tmp_path / "o")], capsys)
+    assert f"cannot write {tmp_path / 'o'}: Permission denied" in err and not (tmp_path / "o").exists()

@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 import warnings
+from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -179,11 +180,12 @@ def _benchmark(args: argparse.Namespace) -> None:
 
 def _curve(args: argparse.Namespace) -> None:
     from tlrl.curve import run_curve, summarize
-    from tlrl.outputs import claim_folder
 
     check_writable(args.output, folder=True)
-    claim_folder(args.output, "curve", args.force, inputs=[args.input, args.source])  # the frame hides the path
-    with output_lock(args.output), _client(args) as client:
+    twice = sorted(n for n, count in Counter(n for n, _ in args.seeds_at).items() if count > 1)
+    if twice:
+        raise TlrlError(f"--seeds-at gives the size(s) {twice} more than once; give each size once")
+    with _client(args) as client:  # run_curve claims and locks the folder (the frame carries the input's name)
         curve = run_curve(
             _load_input(args), args.output, sizes=args.sizes, methods=args.methods, seeds=args.seeds,
             profile=_profile(args), source=args.source, data_dir=args.data_dir, seeds_at=dict(args.seeds_at),
@@ -214,9 +216,9 @@ def _int_list(text: str) -> list[int]:
 
 def _size_seeds(text: str) -> tuple[int, list[int]]:
     size, sep, seeds = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"must be SIZE=SEEDS such as 10000=0, got {text!r}")
-    return _int_list(size)[0], _int_list(seeds)
+    if not sep or not size.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be one SIZE=SEEDS such as 10000=0 or 10000=0,1, got {text!r}")
+    return int(size), _int_list(seeds)
 
 
 def _profile(args: argparse.Namespace):
@@ -415,8 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "offset. Each (size, method) is written as soon as it finishes; a rerun resumes.",
     )
     p.add_argument("input", metavar="dataset", help="registry name or CSV with a formula and a target column")
-    p.add_argument("--sizes", type=_int_list, default=[100, 300, 1000, 3000, 10000], metavar="N,N,...",
-                   help="training-set sizes, subsampled from the train part (default: 100,300,1000,3000,10000)")
+    p.add_argument("--sizes", type=_int_list, default=None, metavar="N,N,...",
+                   help="training-set sizes, subsampled from the train part (default: those of 100,300,1000,3000,"
+                        "10000 that the train part holds)")
     p.add_argument("--methods", type=lambda t: t.split(","), default=None, metavar="M,M,...",
                    help="configurations and reference lines (default: all of them): sc-dl-ef, peer-hgb-pa, "
                         "tl-finetune, tl-freeze, rl-dl-relu, rl-dl-dense, tlrl-dl-relu, tlrl-dl-dense, mean, "
@@ -424,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_int_list, default=[0, 1, 2], metavar="S,S,...",
                    help="seeds: each gives its own subsample and initialisation (default: 0,1,2)")
     p.add_argument("--seeds-at", type=_size_seeds, action="append", default=[], metavar="SIZE=S,S",
-                   help="other seeds at one size, e.g. 10000=0 to run one seed where a fit is dear (repeatable)")
+                   help="other seeds at one size, e.g. 10000=0 to run one seed where a fit is dear (repeatable, "
+                        "once per size)")
     p.add_argument("--source", default=None, metavar="SOURCE_DIR",
                    help="source checkpoint (default: the model shipped with tlrl)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="results folder (resumed when it exists)")

@@ -30,19 +30,28 @@ if TYPE_CHECKING:
     from tlrl.profiles import Profile
 
 Task = tuple[Callable[..., Any], tuple]
+CONNECT_TIMEOUT_S = 10  # how long to wait for a tcp:// scheduler
 _curves: dict[str, _Curve] = {}  # per worker process: the curve inputs of the run under way
 
 
 def connect(address: str) -> Client:
-    """A client for ``--cluster``: ``local``, ``local:N`` (N worker processes) or ``tcp://HOST:PORT``."""
+    """A client for ``--cluster``: ``local``, ``local:N`` (N worker processes) or ``tcp://HOST:PORT``.
+
+    A scheduler that does not answer within ``CONNECT_TIMEOUT_S`` seconds is a ``TlrlError``.
+    """
     require("cluster", "--cluster")
     from distributed import Client
 
-    if address.startswith("tcp://"):
-        return Client(address)
+    remote = re.fullmatch(r"tcp://([^/:\s]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})", address)
+    if remote is not None and 0 < int(remote[2]) < 2**16:
+        try:
+            return Client(address, timeout=CONNECT_TIMEOUT_S)
+        except OSError as exc:  # TimeoutError included: no scheduler there, or no such host
+            raise TlrlError(f"no Dask scheduler answers at {address} ({exc})") from None
     match = re.fullmatch(r"local(?::([1-9]\d*))?", address)
     if match is None:
-        raise TlrlError(f"--cluster must be local, local:N or tcp://HOST:PORT, got {address!r}")
+        raise TlrlError(f"--cluster must be local, local:N or tcp://HOST:PORT (a port from 1 to 65535), "
+                        f"got {address!r}")
     cores = os.cpu_count() or 1
     workers = int(match[1] or cores)
     return Client(n_workers=workers, threads_per_worker=max(1, cores // workers), processes=True)

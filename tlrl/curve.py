@@ -14,16 +14,20 @@ validation rows, their rungs scaled to the fit's epochs. Three reference lines t
 mean predictor, the source model as it is (zero-shot), and the source plus a constant offset fitted
 on the subsample.
 
-Results: ``runs/<size>/<method>_s<seeds>.csv`` per unit of work (written atomically; a rerun
-skips finished units), rebuilt into ``curve.csv``, ``summary.csv`` and ``paired.csv`` after
-each unit.
+Results: ``runs/<size>/<method>_s<seeds>.csv`` per unit of work (a long seed list is named by its
+count and hash), written atomically; a rerun skips finished units and reruns a unit file that is cut
+short. After each unit they are rebuilt into ``curve.csv``, ``summary.csv`` and ``paired.csv``, which
+cover the run's own sizes, seeds and methods, as ``provenance.json`` records them in its ``plan``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import numbers
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,10 +35,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tlrl.data import default_cache_dir
+from tlrl.data import dataset_name, default_cache_dir
 from tlrl.errors import TlrlError
 from tlrl.featurize import featurize
-from tlrl.io import write_csv
+from tlrl.io import output_lock, remove_stale_temporaries, write_csv
 from tlrl.methods import METHODS, Method, get_method, new_models, peer_model, prepare_data, training_profile
 from tlrl.outputs import claim_folder
 from tlrl.paired import compare
@@ -58,6 +62,8 @@ REFERENCES: dict[str, str] = {
 }
 DEFAULT_SIZES: tuple[int, ...] = (100, 300, 1000, 3000, 10000)
 COLUMNS = ["size", "method", "seed", "test_mae", "val_mae", "layer", "epochs", "batch", "seconds"]
+REQUIRED = ["size", "method", "seed", "test_mae", "val_mae", "seconds"]  # never empty in a finished unit
+SEEDS_IN_NAME = 64  # a unit file with a longer seed list is named by a hash of it
 VAL_EVERY = 5  # every fifth row of a subsample validates
 MIN_BATCH = 16
 TRANSFER = ("tl-finetune", "tl-freeze", "rl-dl-relu", "rl-dl-dense", "tlrl-dl-relu", "tlrl-dl-dense")
@@ -85,10 +91,6 @@ def curve_config(config: TrainConfig, n_fit: int, min_steps: int) -> TrainConfig
     epochs = max(config.max_epochs, math.ceil(min_steps / math.ceil(n_fit / batch)))
     patience = epochs if config.patience >= config.max_epochs else config.patience
     return config.with_(batch_size=batch, max_epochs=epochs, patience=patience)
-
-
-def _seeds_text(seeds: Sequence[int]) -> str:
-    return "-".join(map(str, seeds))
 
 
 class _Curve:
@@ -212,60 +214,103 @@ def run_curve(
     profile: str | Profile = "quick",
     source: str | Path | None = None,
     data_dir: str | Path | None = None,
-    seeds_at: dict[int, Sequence[int]] | None = None,
+    seeds_at: Mapping[int, Sequence[int]] | None = None,
     force: bool = False,
     client: Client | None = None,
 ) -> pd.DataFrame:
     """Run the learning curve into ``out_dir`` and return ``curve.csv``'s table.
 
-    ``sizes``: None takes those of ``DEFAULT_SIZES`` that the train part holds (at least the smallest).
-    ``methods``: configurations and reference lines (default: ``CURVE_METHODS`` and ``REFERENCES``);
-    ``seeds_at``: other seeds at some sizes (e.g. ``{10000: [0]}`` to cut seeds where a fit is dear).
-    A folder holding results of another dataset, profile, source or tlrl version is refused unless
-    ``force``, which also reruns finished units. With a ``distributed.Client`` each unit is a Dask task
-    (``tlrl.cluster``).
+    ``sizes``: None takes those of ``DEFAULT_SIZES`` that the train part holds (at least the smallest),
+    with a warning naming those left out. ``methods``: configurations and reference lines (default:
+    ``CURVE_METHODS`` and ``REFERENCES``); ``seeds_at``: other seeds at some sizes (e.g. ``{10000: [0]}``
+    to cut seeds where a fit is dear). Every argument is checked before any folder is written.
+    The folder is locked for the run (``tlrl.io.output_lock``); a folder holding results of another
+    dataset, profile, source or tlrl version is refused unless ``force``, which also reruns every unit.
+    The summaries cover exactly this run's units, and ``provenance.json``'s ``plan`` names them; units
+    of other sizes or seeds stay in ``runs/`` for a later run that asks for them. With a
+    ``distributed.Client`` each unit is a Dask task (``tlrl.cluster``).
     """
     out = Path(out_dir)
     prof = get_profile(profile)
-    slugs = list(methods or (*REFERENCES, *CURVE_METHODS))
-    if len(set(slugs)) != len(slugs) or (sizes is not None and len(set(sizes)) != len(list(sizes))):
-        raise TlrlError("each size and each method may be given once")
-    for slug in slugs:
-        if slug not in REFERENCES:
-            m = get_method(slug)
-            if m.learner == "automl" or m.fixed_layer:
-                raise TlrlError(f"method {slug!r} is not on the curve: choose from {', '.join(CURVE_METHODS)} "
-                                f"or the reference lines {', '.join(REFERENCES)}")
-    seeds_at = {int(k): list(v) for k, v in (seeds_at or {}).items()}
-    train, test = prepare_data(dataset, prof, 0, data_dir)
-    if sizes is None:  # the default sizes the data holds; seeds_at for the others does not apply
-        seeds_at = {n: v for n, v in seeds_at.items() if n <= len(train)}
-        sizes = [n for n in DEFAULT_SIZES if n <= len(train)] or [min(DEFAULT_SIZES[0], len(train))]
-    _check_sizes(sizes, len(train))  # again after featurizing, which may drop rows
-    if set(seeds_at) - set(sizes):
-        raise TlrlError(f"seeds are given for sizes not on the curve: {sorted(set(seeds_at) - set(sizes))}")
+    slugs = _check_methods(methods)
+    seeds = _integers(seeds, "seeds")
+    sizes = None if sizes is None else _integers(sizes, "sizes")
+    seeds_at = _check_seeds_at(seeds_at)
     if any(not 0 <= s < 2**32 for s in [*seeds, *(s for v in seeds_at.values() for s in v)]):
         raise TlrlError(f"seeds must be integers from 0 to {2**32 - 1}")
-    plan = [(size, slug, seeds_at.get(size, list(seeds))) for size in sorted(sizes) for slug in slugs]
-    for size, _, size_seeds in plan:
-        if size < 2 * VAL_EVERY or not size_seeds or len(set(size_seeds)) != len(size_seeds):
-            raise TlrlError(f"size {size} with seeds {size_seeds}: a size needs at least {2 * VAL_EVERY} rows "
-                            "and distinct seeds")
-    claim_folder(out, "curve", force, inputs=[None if isinstance(dataset, pd.DataFrame) else dataset, source])
-    check_results_dir(out, dataset, prof, 0, source, data_dir, force, curve=True)
-    write_summaries(out, plan)  # curve.csv marks the folder as a curve's from the start
-    if client is not None:
-        _run_on(client, dataset, out, plan, prof, source, data_dir, slugs, force)
+    train, test = prepare_data(dataset, prof, 0, data_dir)
+    if sizes is None:  # the default sizes the data holds; seeds_at for the others does not apply
+        sizes = [n for n in DEFAULT_SIZES if n <= len(train)] or [min(DEFAULT_SIZES[0], len(train))]
+        seeds_at = {n: v for n, v in seeds_at.items() if n <= len(train)}
+        if DEFAULT_SIZES[-1] > len(train):
+            warnings.warn(f"the train part holds {len(train)} rows: the curve runs at sizes {sizes}, without the "
+                          f"default sizes {[n for n in DEFAULT_SIZES if n > len(train)]}", stacklevel=2)
+    _check_sizes(sizes, len(train))  # again after featurizing, which may drop rows
+    if min(sizes) < 2 * VAL_EVERY:
+        raise TlrlError(f"a size needs at least {2 * VAL_EVERY} rows, got {min(sizes)}")
+    if set(seeds_at) - set(sizes):
+        raise TlrlError(f"seeds are given for sizes not on the curve: {sorted(set(seeds_at) - set(sizes))}")
+    plan = [(size, slug, seeds_at.get(size, seeds)) for size in sorted(sizes) for slug in slugs]
+    record = {"sizes": sorted(sizes), "seeds": seeds, "seeds_at": seeds_at, "methods": slugs}
+    with output_lock(out):
+        claim_folder(out, "curve", force, inputs=[dataset_name(dataset), source])
+        check_results_dir(out, dataset, prof, 0, source, data_dir, force, plan=record)
+        for folder in (out / "runs").glob("*"):
+            remove_stale_temporaries(folder)
+        todo = [unit for unit in plan if force or _read_unit(_unit_path(out, *unit), *unit) is None]
+        for path in (_unit_path(out, *unit) for unit in todo):
+            if not force and path.exists():
+                warnings.warn(f"{path} is cut short or lacks some of its seeds' rows; it runs again", stacklevel=2)
+        write_summaries(out, plan)  # curve.csv marks the folder as a curve's from the start
+        if client is not None:
+            _run_on(client, dataset, out, plan, todo, prof, source, data_dir, slugs)
+            return write_summaries(out, plan)
+        curve = build_curve(train, test, prof, source, slugs)
+        _check_sizes(sizes, curve.n_train)
+        for size, slug, size_seeds in tqdm(todo, desc="curve", unit="fit", disable=not prof.train.progress):
+            write_csv(_unit_path(out, size, slug, size_seeds), curve.run_unit(slug, size, size_seeds))
+            write_summaries(out, plan)
         return write_summaries(out, plan)
-    curve = build_curve(train, test, prof, source, slugs)
-    _check_sizes(sizes, curve.n_train)
-    for size, slug, size_seeds in tqdm(plan, desc="curve", unit="fit", disable=not prof.train.progress):
-        path = _unit_path(out, size, slug, size_seeds)
-        if path.exists() and not force:
-            continue
-        write_csv(path, curve.run_unit(slug, size, size_seeds))
-        write_summaries(out, plan)
-    return write_summaries(out, plan)
+
+
+def _check_methods(methods: Sequence[str] | None) -> list[str]:
+    """``methods`` as a list of curve methods and reference lines (None: the default ones)."""
+    if methods is None:
+        return [*REFERENCES, *CURVE_METHODS]
+    if isinstance(methods, str) or not isinstance(methods, Iterable):
+        raise TlrlError(f"methods must be a list of method names, got {methods!r}")
+    slugs = list(methods)
+    valid = [*(s for s, m in METHODS.items() if m.learner != "automl" and not m.fixed_layer), *REFERENCES]
+    for slug in slugs:
+        if slug not in valid:
+            raise TlrlError(f"method {slug!r} is not on the curve: choose from {', '.join(valid)}")
+    if not slugs:
+        raise TlrlError("methods names no method; leave it out (None) to run all of them")
+    if len(set(slugs)) != len(slugs):
+        raise TlrlError(f"each method may be given once, got {slugs}")
+    return slugs
+
+
+def _integers(values: object, what: str) -> list[int]:
+    """``values`` as a non-empty list of distinct integers; anything else is a ``TlrlError`` naming ``what``."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TlrlError(f"{what} must be a list of integers, got {values!r}")
+    items = list(values)
+    if not items or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise TlrlError(f"{what} must be a non-empty list of integers, got {items!r}")
+    if len(set(items)) != len(items):
+        raise TlrlError(f"each of the {what} may be given once, got {items}")
+    return [int(v) for v in items]
+
+
+def _check_seeds_at(seeds_at: Mapping[int, Sequence[int]] | None) -> dict[int, list[int]]:
+    """``seeds_at`` as ``{size: seeds}`` of integers."""
+    if seeds_at is None:
+        return {}
+    if not isinstance(seeds_at, Mapping):
+        raise TlrlError(f"seeds_at must map sizes to seeds, such as {{10000: [0]}}, got {seeds_at!r}")
+    sizes = _integers(list(seeds_at), "sizes of seeds_at") if seeds_at else []
+    return {n: _integers(v, f"seeds at size {n}") for n, v in zip(sizes, seeds_at.values(), strict=True)}
 
 
 def build_curve(train: pd.DataFrame, test: pd.DataFrame, prof: Profile, source: str | Path | None,
@@ -276,9 +321,9 @@ def build_curve(train: pd.DataFrame, test: pd.DataFrame, prof: Profile, source: 
     return _Curve(train, test, prof, load_source(source) if needs_source else None, default_cache_dir(), needs_pa)
 
 
-def _run_on(client: Client, dataset, out: Path, plan: list, prof: Profile, source, data_dir, slugs: list[str],
-            force: bool) -> None:
-    """The plan's unfinished units as Dask tasks, each worker building the curve's inputs once."""
+def _run_on(client: Client, dataset, out: Path, plan: list, todo: list, prof: Profile, source, data_dir,
+            slugs: list[str]) -> None:
+    """The units ``todo`` as Dask tasks, each worker building the curve's inputs once."""
     from dask.base import tokenize
 
     from tlrl.cluster import curve_task, run_tasks
@@ -286,7 +331,7 @@ def _run_on(client: Client, dataset, out: Path, plan: list, prof: Profile, sourc
     token = tokenize(dataset, prof, source, data_dir, slugs)
     tasks = {f"{size}/{slug}": (curve_task, (token, dataset, prof, source, data_dir, slugs, slug, size, size_seeds,
                                              _unit_path(out.resolve(), size, slug, size_seeds)))
-             for size, slug, size_seeds in plan if force or not _unit_path(out, size, slug, size_seeds).exists()}
+             for size, slug, size_seeds in todo}
     run_tasks(client, tasks, lambda: write_summaries(out, plan), "unit")
 
 
@@ -296,24 +341,31 @@ def _check_sizes(sizes: Sequence[int], n_train: int) -> None:
 
 
 def _unit_path(out: Path, size: int, slug: str, seeds: Sequence[int]) -> Path:
-    return out / "runs" / str(size) / f"{slug}_s{_seeds_text(seeds)}.csv"
+    """``runs/<size>/<slug>_s0-1-2.csv``; a long seed list is named by its count and a hash
+    (``<slug>_100seeds-<sha256 prefix>.csv``). The rows hold the seeds either way."""
+    name = "s" + "-".join(map(str, seeds))
+    if len(name) > SEEDS_IN_NAME:
+        name = f"{len(seeds)}seeds-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+    return out / "runs" / str(size) / f"{slug}_{name}.csv"
 
 
-def _read_unit(path: Path) -> pd.DataFrame:
-    """A finished unit's rows; a file that is not one is a ``TlrlError`` naming it."""
+def _read_unit(path: Path, size: int, slug: str, seeds: Sequence[int]) -> pd.DataFrame | None:
+    """The unit's rows, or None where ``path`` does not hold one complete row per seed of (size, slug)."""
     try:
         frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise TlrlError(f"{path} is unreadable ({exc.__class__.__name__}): delete it and rerun") from None
-    if list(frame.columns) != COLUMNS or frame.empty:
-        raise TlrlError(f"{path} is not a unit of tlrl curve (columns or rows missing): delete it and rerun")
+    except (OSError, ValueError):  # absent, empty, not a CSV
+        return None
+    if (list(frame.columns) != COLUMNS or frame[REQUIRED].isna().any(axis=None)
+            or not (frame["size"] == size).all() or not (frame["method"] == slug).all()
+            or sorted(frame["seed"]) != sorted(seeds)):
+        return None
     return frame
 
 
 def write_summaries(out: Path, plan: list[tuple[int, str, list[int]]]) -> pd.DataFrame:
     """Rebuild curve.csv, summary.csv and paired.csv from the plan's finished units."""
-    units = [_unit_path(out, size, slug, seeds) for size, slug, seeds in plan]
-    frames = [_read_unit(p) for p in units if p.exists()]
+    frames = [_read_unit(_unit_path(out, *unit), *unit) for unit in plan]
+    frames = [f for f in frames if f is not None]
     curve = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     write_csv(out / "curve.csv", curve)
     write_csv(out / "summary.csv", summarize(curve))

@@ -6,6 +6,7 @@ import errno
 import gzip
 import os
 import re
+import stat
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -158,8 +159,12 @@ def _read_cells(path: Path, keep_blank: bool = False) -> pd.DataFrame:
         raise TlrlError(f"{path} is a symlink loop")
     if path.is_dir():
         raise TlrlError(f"{path} is a directory, not a CSV file")
-    if not path.is_file():
+    if not path.exists():
         raise TlrlError(f"no such file: {path}")
+    if not path.is_file():  # reading a FIFO or device would block, or read nothing
+        mode = path.stat().st_mode
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode) else "a special file"
+        raise TlrlError(f"{path} is {kind}, not a regular file; give a CSV file")
     with path.open("rb") as fh:
         compression = "gzip" if fh.read(2) == b"\x1f\x8b" else None
     try:

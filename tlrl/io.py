@@ -138,12 +138,14 @@ def inside(path: str | Path, folder: str | Path) -> bool:
     return str(path) != STDOUT and resolve(path).is_relative_to(resolve(folder))
 
 
-def remove_stale_temporaries(path: Path) -> None:
-    """Remove this tool's temporary siblings of ``path`` whose process is gone (a kill, a crash)."""
+def remove_stale_temporaries(folder: Path, name: str | None = None) -> None:
+    """Remove this tool's temporary files in ``folder`` (those of the file ``name``, or all) whose process
+    is gone (a kill, a crash)."""
+    prefix = "." if name is None else f".{name}."
     with contextlib.suppress(OSError):
-        for entry in path.parent.iterdir():
+        for entry in folder.iterdir():
             found = _TEMP_PID.search(entry.name)
-            if not entry.name.startswith(f".{path.name}.") or not found or _alive(int(found[1])):
+            if not entry.name.startswith(prefix) or not found or _alive(int(found[1])):
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
@@ -180,7 +182,7 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     given, path = Path(path), resolve(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
+        remove_stale_temporaries(path.parent, path.name)
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=path.suffix, dir=path.parent)
     except OSError as exc:
         raise _cannot_write(given, exc) from None
@@ -232,7 +234,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         raise TlrlError(f"cannot write {given}: it is a file, and the output is a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
+        remove_stale_temporaries(path.parent, path.name)
         tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
     except OSError as exc:
         raise _cannot_write(given, exc) from None
@@ -283,11 +285,14 @@ def _replace_dir(tmp: Path, path: Path, old: Path) -> None:
 @contextlib.contextmanager
 def output_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive lock on the output ``path`` for a whole run; a second run fails at once."""
-    path = resolve(path)
+    given, path = Path(path), resolve(path)
     lock = path.parent / f".{path.name}{TEMP_MARK}lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+        except OSError as exc:
+            raise _cannot_write(given, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

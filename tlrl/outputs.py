@@ -25,7 +25,7 @@ BENCHMARK_FILES = {"provenance.json", "results.csv", "sweep.csv", "paired.json",
 # runs, and the book's chapter records, retrained source and learning curve
 BENCHMARK_DIRS = {"runs", "chapters", "source_model", "curve"}
 CURVE_FILES = {"provenance.json", "curve.csv", "summary.csv", "paired.csv"}
-_CURVE_UNIT = re.compile(r"[a-z-]+_s[0-9-]+\.csv")
+_CURVE_UNIT = re.compile(r"[a-z-]+_(s[0-9-]+|[0-9]+seeds-[0-9a-f]{12})\.csv")  # tlrl.curve._unit_path
 SOURCE_FILES = CHECKPOINT_FILES | {"resume.pt"}
 RECORDS = {"fit": "metrics.json", "benchmark": "provenance.json", "pretrain": "card.json", "curve": "curve.csv"}
 _FOLD = re.compile(r"fold_\d+")
@@ -85,7 +85,7 @@ def _foreign(folder: Path, kind: Kind) -> list[str]:
 
 
 def _foreign_in_curve(folder: Path) -> list[str]:
-    """Entries of a curve folder that ``tlrl curve`` does not write (``runs/<size>/<method>_s<seeds>.csv``)."""
+    """Entries of a curve folder that ``tlrl curve`` does not write (``runs/<size>/<unit>.csv``)."""
     foreign = [p.name for p in _entries(folder) if not ((p.name in CURVE_FILES and p.is_file() and not p.is_symlink())
                                                          or (p.name == "runs" and _is_plain_dir(p)))]
     runs = folder / "runs"

@@ -64,17 +64,19 @@ def check_results_dir(
     source: str | Path | None = None,
     data_dir: str | Path | None = None,
     force: bool = False,
-    curve: bool = False,
+    plan: dict | None = None,
 ) -> dict:
     """Record what produces ``results_dir``, or refuse a folder that holds results of other settings.
 
     A folder from before provenance records (runs but no ``provenance.json``) is checked
     against what its runs' metrics name (dataset, profile, seed, source) and then adopted.
     With ``force`` a mismatching folder is started afresh: its ``runs/`` are deleted.
+    ``plan``: a learning curve's sizes, seeds and methods, recorded as they are (not compared).
     Returns the record.
     """
     out = Path(results_dir)
-    ours = describe(dataset, profile, seed, source, data_dir, curve)
+    curve = plan is not None
+    ours = describe(dataset, profile, seed, source, data_dir, curve) | ({"plan": plan} if curve else {})
     clashes = _clashes(_recorded(out), ours) if (out / FILE).is_file() else _legacy_clashes(out, ours)
     if clashes and not force:
         raise TlrlError(
