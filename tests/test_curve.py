@@ -18,7 +18,7 @@ from tlrl import curve, io
 from tlrl.cli import main
 from tlrl.errors import TlrlError
 from tlrl.io import output_lock
-from tlrl.paired import FEW_PAIRS, compare
+from tlrl.paired import FEW_PAIRS, compare, reading
 from tlrl.train import TrainConfig
 
 METHODS = ["mean", "zero-shot", "offset", "tl-finetune", "rl-dl-relu", "peer-hgb-pa"]
@@ -48,6 +48,8 @@ def test_the_paired_rule_and_its_words():
     assert compare("a", "b", [0.1, 0.2, 0.1], [0.2, 0.1, 0.1]).verdict == "not distinguishable"
     many = compare("a", "b", np.arange(FEW_PAIRS) + 1.0, np.arange(FEW_PAIRS) * 1.0)
     assert many.verdict == "higher" and "under this protocol" not in many.sentence()
+    assert (lower.reading, many.reading) == ("lower under this protocol", "higher")
+    assert reading("not distinguishable", 3) == "not distinguishable"
     assert compare("a", "b", [0.1], [0.2]) is None
 
 

@@ -85,7 +85,7 @@ def setup(profile: str, dataset: str | Path, seed: int, device: str | None, resu
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight"})
     pd.set_option("display.precision", 4)
     display(Markdown(
-        f"This page ran with the **{prof.name}** profile ({prof.summary}) on {device_words(pick_device(device))}; "
+        f"This page ran with the **{prof.name}** profile on {device_words(pick_device(device))}; "
         f"the [run profiles]({PROFILES_URL}) table gives every setting. Its results are in `{shown(results_dir)}`."))
     return prof, results_dir
 

@@ -36,13 +36,23 @@ class Paired:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def reading(self) -> str:
+        """The verdict as the book prints it: "higher under this protocol" with fewer than ``FEW_PAIRS``."""
+        return reading(self.verdict, self.n)
+
     def sentence(self, names: dict[str, str] | None = None, unit: str = "eV/atom", over: str = "pairs") -> str:
         """One line: "TL+RL − TL over 15 folds: +0.0100 ± 0.0006 (SE): higher under this protocol"."""
         names = names or {}
         a, b = names.get(self.a, self.a), names.get(self.b, self.b)
-        tail = "" if self.verdict == "not distinguishable" or self.n >= FEW_PAIRS else " under this protocol"
         return (f"{a} − {b} over {self.n} {over}: {self.mean:+.4f} ± {self.standard_error:.4f} {unit} "
-                f"(mean ± SE): {self.verdict}{tail}")
+                f"(mean ± SE): {self.reading}")
+
+
+def reading(verdict: str, n: int) -> str:
+    """A verdict over ``n`` pairs in the book's words (tables of ``paired.csv`` carry only the verdict and n)."""
+    few = verdict != "not distinguishable" and n < FEW_PAIRS
+    return f"{verdict} under this protocol" if few else verdict
 
 
 def compare(a: str, b: str, values_a, values_b) -> Paired | None:

@@ -66,13 +66,6 @@ class Profile:
         )
 
     @property
-    def summary(self) -> str:
-        """The profile in one plain phrase: rows, folds and the epoch cap."""
-        rows = f"{self.max_train_rows:,}" if self.max_train_rows else "all"
-        return (f"{rows} training rows, {self.n_folds}-fold cross-validation and at most "
-                f"{self.train.max_epochs} epochs per fit")
-
-    @property
     def epoch_caps(self) -> str:
         """The epoch cap, and SC:DL's where it differs."""
         scratch = f" (SC:DL {self.scratch_max_epochs})" if self.scratch_max_epochs else ""
