@@ -170,6 +170,23 @@ def test_page_texts_split_prose_from_code(tmp_path):
     assert "TL:Fine-Tune" in prose and "tl-finetune" not in prose and "<NA>" not in prose
 
 
+def test_a_figure_wider_than_the_column_is_narrowed_to_it():
+    import matplotlib.pyplot as plt
+
+    from tlrl.plots import COLUMN_INCHES, fit_column
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax in axes:
+        ax.plot([100, 1000], [0.5, 0.2], label="TL:Fine-Tune")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    fit_column(fig)
+    width = fig.get_tightbbox(fig.canvas.get_renderer()).width
+    assert COLUMN_INCHES * 0.9 < width <= COLUMN_INCHES * 1.02
+    assert fig.get_size_inches()[1] == 4  # the height stays
+    plt.close(fig)
+
+
 def test_pages_carry_no_debris_or_internal_words(book):
     """The rendered pages have no formatting leftovers and no internal words (slugs, file paths) in prose."""
     found = []

@@ -12,10 +12,25 @@ import pandas as pd
 import seaborn as sns
 
 RUNG_MARKERS = "os^Dv"
+COLUMN_INCHES = 6.1  # the book's text column at 1280 px: 672 px, at the book's 110 dpi
+
+
+def fit_column(fig: plt.Figure) -> None:
+    """Narrow a figure whose saved width (legends outside included) exceeds the book's column, so the page
+    shows its text at the size it was set (a wider image is scaled down, and its text with it)."""
+    for _ in range(3):
+        width = fig.get_tightbbox(fig.canvas.get_renderer()).width
+        if width <= COLUMN_INCHES * 1.02:
+            return
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(max(w - (width - COLUMN_INCHES), 3.0), h)
+        if fig.get_layout_engine() is None:
+            fig.tight_layout()
 
 
 def show(fig: plt.Figure, name: str) -> None:
-    """Display ``fig`` and glue it as ``name`` for a captioned figure in the book."""
+    """Display ``fig`` and glue it as ``name`` for a captioned figure in the book, at most a column wide."""
+    fit_column(fig)
     try:
         from myst_nb import glue
     except ImportError:  # plain Jupyter or Colab: just show it
