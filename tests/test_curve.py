@@ -277,9 +277,9 @@ def test_the_cli_default_sizes_adapt_to_a_small_csv_but_explicit_ones_do_not(sma
                            "-o", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
     warning = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert proc.returncode == 0 and warning == [
-        "tlrl curve: warning: the train part holds 60 rows: the curve runs at sizes [60], without the default "
+        "tlrl curve: warning: the train part holds 60 rows: the curve runs at sizes [50], without the default "
         "sizes [100, 300, 1000, 3000, 10000]"], proc.stderr
-    assert list(pd.read_csv(tmp_path / "o" / "curve.csv")["size"]) == [60]
+    assert list(pd.read_csv(tmp_path / "o" / "curve.csv")["size"]) == [50]
     err = _one_error(["curve", str(small_csv), *MEAN, "--sizes", "100", "-o", str(tmp_path / "o2")], capsys)
     assert "the largest size, 100, exceeds the 60 usable train rows" in err
 

@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", metavar="dataset", help="registry name or CSV with a formula and a target column")
     p.add_argument("--sizes", type=_int_list, default=None, metavar="N,N,...",
-                   help="training-set sizes, subsampled from the train part (default: those of 100,300,1000,3000,"
+                   help="training-set sizes, subsampled from the train part (default: those of 50,100,300,1000,3000,"
                         "10000 that the train part holds)")
     p.add_argument("--methods", type=lambda t: t.split(","), default=None, metavar="M,M,...",
                    help="configurations and reference lines (default: all of them): sc-dl-ef, peer-hgb-pa, "

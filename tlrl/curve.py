@@ -60,7 +60,7 @@ REFERENCES: dict[str, str] = {
     "zero-shot": "source as it is (zero-shot)",
     "offset": "source + constant offset",
 }
-DEFAULT_SIZES: tuple[int, ...] = (100, 300, 1000, 3000, 10000)
+DEFAULT_SIZES: tuple[int, ...] = (50, 100, 300, 1000, 3000, 10000)
 COLUMNS = ["size", "method", "seed", "test_mae", "val_mae", "layer", "epochs", "batch", "seconds"]
 REQUIRED = ["size", "method", "seed", "test_mae", "val_mae", "seconds"]  # never empty in a finished unit
 SEEDS_IN_NAME = 64  # a unit file with a longer seed list is named by a hash of it
@@ -69,7 +69,7 @@ MIN_BATCH = 16
 TRANSFER = ("tl-finetune", "tl-freeze", "rl-dl-relu", "rl-dl-dense", "tlrl-dl-relu", "tlrl-dl-dense")
 # the paired differences in paired.csv: (a, b), a − b per seed on the test MAE
 PAIRS = (("tlrl-dl-relu", "tl-finetune"), ("tlrl-dl-dense", "tl-finetune"), ("tl-finetune", "sc-dl-ef"),
-         ("best-transfer", "peer-hgb-pa"))
+         ("best-transfer", "peer-hgb-pa"), ("best-transfer", "zero-shot"))
 
 
 def label(method: str) -> str:

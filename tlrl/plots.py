@@ -117,12 +117,14 @@ def plot_learning_curve(summary: pd.DataFrame, labels: dict[str, str], unit: str
     """Test MAE against training rows on log–log axes: per method the mean over seeds with a band of ± one
     std, the reference lines dashed, and (``full``: method -> (rows, test MAE)) the benchmark's full-size
     points as open markers."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(6.1, 10), sharex=True, sharey=True)
     groups = (("sc-dl-ef", "peer-hgb-pa", "tl-finetune", "tl-freeze"),
-              ("rl-dl-relu", "rl-dl-dense", "tlrl-dl-relu", "tlrl-dl-dense"))
+              ("tl-finetune", "rl-dl-relu", "rl-dl-dense", "tlrl-dl-relu", "tlrl-dl-dense"))
     references = {"mean": ":", "zero-shot": "--", "offset": "-."}
     palette = sns.color_palette("tab10", 10)
-    colors = dict(zip([m for g in groups for m in g], [palette[i] for i in (0, 1, 2, 3, 4, 5, 6, 9)], strict=True))
+    slugs = dict.fromkeys(m for g in groups for m in g)
+    colors = dict(zip(slugs, [palette[i] for i in (0, 1, 2, 3, 4, 5, 6, 9)], strict=True))
+    ticks = [t for t in (0.1, 0.15, 0.2, 0.3, 0.5, 0.8) if summary["test_mae"].min() * 0.7 <= t]
     for ax, group in zip(axes, groups, strict=True):
         for slug in (*group, *references):
             part = summary[summary["method"] == slug].sort_values("size")
@@ -137,11 +139,12 @@ def plot_learning_curve(summary: pd.DataFrame, labels: dict[str, str], unit: str
                                 color=colors[slug])
             if full and slug in full:
                 ax.plot(*full[slug], marker="D", mfc="none", ms=7, color=colors[slug], ls="none")
-        ax.set(xscale="log", yscale="log", xlabel="training rows (a fifth of them validate)")
-        ax.yaxis.set_major_formatter(plt.FormatStrFormatter("%.2f"))
-        ax.yaxis.set_minor_formatter(plt.FormatStrFormatter("%.2f"))
+        ax.set(xscale="log", yscale="log", ylabel=f"test MAE ({unit})")
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.yaxis.set_minor_formatter(plt.NullFormatter())
         ax.grid(True, which="both", lw=0.4)
-        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0, -0.18), ncol=2, frameon=False)
-    axes[0].set_ylabel(f"test MAE ({unit})")
+        ax.set_xlabel("training rows (a fifth of them validate)")
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
