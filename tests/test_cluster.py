@@ -4,6 +4,7 @@ scheduler is one line; local:N and a real ``dask scheduler`` at tcp:// give the 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,11 +185,11 @@ def slice_csv(jarvis_slice, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def serial_results(slice_csv, tmp_path_factory) -> pd.DataFrame:
-    """The numbers of ``tlrl benchmark`` with BENCHMARK in this process, without --cluster."""
+def serial_benchmark(slice_csv, tmp_path_factory) -> Path:
+    """The folder of ``tlrl benchmark`` with BENCHMARK in this process, without --cluster."""
     out = tmp_path_factory.mktemp("serial") / "out"
     assert main(["benchmark", str(slice_csv), *BENCHMARK, "-o", str(out)]) == 0
-    return _numbers(out / "results.csv")
+    return out
 
 
 def _numbers(path: Path) -> pd.DataFrame:
@@ -196,11 +197,11 @@ def _numbers(path: Path) -> pd.DataFrame:
     return pd.read_csv(path).drop(columns="seconds")
 
 
-def test_benchmark_on_a_tcp_scheduler_writes_the_serial_results(scheduler, slice_csv, serial_results, tmp_path):
+def test_benchmark_on_a_tcp_scheduler_writes_the_serial_results(scheduler, slice_csv, serial_benchmark, tmp_path):
     proc = subprocess.run([*TLRL, "benchmark", str(slice_csv), *BENCHMARK, "--cluster", scheduler,
                            "-o", str(tmp_path / "tcp")], capture_output=True, text=True, env=_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert _numbers(tmp_path / "tcp" / "results.csv").equals(serial_results)
+    assert _numbers(tmp_path / "tcp" / "results.csv").equals(_numbers(serial_benchmark / "results.csv"))
 
 
 def test_a_curve_on_a_tcp_scheduler_equals_the_serial_one(scheduler, slice_csv, tmp_path):
@@ -212,7 +213,7 @@ def test_a_curve_on_a_tcp_scheduler_equals_the_serial_one(scheduler, slice_csv, 
     assert len(tcp) == 4 and tcp.equals(serial)
 
 
-def test_a_lost_scheduler_is_one_line_and_a_rerun_resumes(slice_csv, serial_results, tmp_path):
+def test_a_lost_scheduler_is_one_line_and_a_rerun_resumes(slice_csv, serial_benchmark, tmp_path):
     out, deadline = tmp_path / "out", time.monotonic() + 300
     with dask_cluster(tmp_path, 1) as (address, scheduler):
         run = subprocess.Popen([*TLRL, "benchmark", str(slice_csv), *BENCHMARK, "--cluster", address, "-o", str(out)],
@@ -232,4 +233,13 @@ def test_a_lost_scheduler_is_one_line_and_a_rerun_resumes(slice_csv, serial_resu
 
     assert main(["benchmark", str(slice_csv), *BENCHMARK, "-o", str(out)]) == 0
     assert {path: path.stat().st_mtime_ns for path in finished} == finished
-    assert _numbers(out / "results.csv").equals(serial_results)
+    assert _numbers(out / "results.csv").equals(_numbers(serial_benchmark / "results.csv"))
+
+
+def test_a_run_that_lands_after_its_client_left_joins_the_summaries_on_rerun(slice_csv, serial_benchmark, tmp_path):
+    """A worker may finish its task after a lost scheduler ended the command; a rerun with nothing left to run
+    still brings results.csv up to date."""
+    out = shutil.copytree(serial_benchmark, tmp_path / "out")
+    pd.read_csv(out / "results.csv").head(1).to_csv(out / "results.csv", index=False)
+    assert main(["benchmark", str(slice_csv), *BENCHMARK, "-o", str(out)]) == 0
+    assert _numbers(out / "results.csv").equals(_numbers(serial_benchmark / "results.csv"))
