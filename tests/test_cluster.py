@@ -1,16 +1,30 @@
-"""--cluster (tlrl.cluster): Dask stays out of the serial run; a bad address or a missing extra is one line."""
+"""--cluster (tlrl.cluster): Dask stays out of the serial run; a bad address, a missing extra or a lost
+scheduler is one line; local:N and a real ``dask scheduler`` at tcp:// give the serial numbers."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tlrl import cluster
 from tlrl.cli import main
 from tlrl.cluster import connect
 from tlrl.errors import TlrlError
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARK = ["--profile", "smoke", "--methods", "sc-dl-ef", "tl-finetune", "sc-dl-pa"]
+CURVE = ["--profile", "smoke", "--sizes", "40", "--seeds", "0,1", "--methods", "offset,tl-finetune"]
+TLRL = [sys.executable, "-m", "tlrl.cli"]
 
 
 def test_the_serial_run_never_imports_dask():
@@ -88,10 +102,7 @@ def test_a_tiny_curve_on_local_2_equals_the_serial_one(client, jarvis_slice, tmp
 
 
 def test_a_killed_worker_still_gives_the_serial_numbers(jarvis_slice, tmp_path):
-    import os
-    import signal
     import threading
-    import time
 
     from distributed import Client
 
@@ -115,3 +126,120 @@ def test_a_killed_worker_still_gives_the_serial_numbers(jarvis_slice, tmp_path):
         tasks = run_benchmark(jarvis_slice, tmp_path / "tasks", profile="smoke", methods=methods, client=client)
     cols = ["method", "cv_mae_mean", "cv_mae_std", "fold_val_mae", "test_mae", "test_mae_ensemble"]
     assert killed and serial[cols].equals(tasks[cols])
+
+
+# --- tcp://: a real `dask scheduler` and `dask worker`s in their own process groups -----------------------------
+
+
+def _env() -> dict[str, str]:
+    """The environment of a child process: this tree's tlrl first."""
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+@contextmanager
+def dask_cluster(folder: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A ``dask scheduler`` on a free port and ``workers`` nannied ``dask worker``s of one thread, all registered.
+
+    Yields the address and the scheduler's process; every process group is killed on leaving, failed or not.
+    Their logs and scratch space stay in ``folder``.
+    """
+    from distributed import Client
+
+    dask, file = Path(sys.executable).with_name("dask"), folder / "scheduler.json"
+    procs: list[subprocess.Popen] = []
+
+    def start(name: str, *args: str) -> subprocess.Popen:
+        with open(folder / f"{name}.log", "w") as log:
+            procs.append(subprocess.Popen([dask, *args, "--scheduler-file", str(file)], stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          env={**_env(), "DASK_TEMPORARY_DIRECTORY": str(folder)}))
+        return procs[-1]
+
+    try:
+        scheduler = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard")
+        for i in range(workers):
+            start(f"worker-{i}", "worker", "--nthreads", "1", "--no-dashboard")
+        with Client(scheduler_file=str(file), timeout=60) as client:
+            client.wait_for_workers(workers, timeout=60)
+            address = client.scheduler.address
+        yield address, scheduler
+    finally:
+        for proc in procs:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory) -> Iterator[str]:
+    """The address of a running ``dask scheduler`` with two workers."""
+    with dask_cluster(tmp_path_factory.mktemp("dask"), 2) as (address, _):
+        yield address
+
+
+@pytest.fixture(scope="module")
+def slice_csv(jarvis_slice, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("csv") / "slice.csv"
+    jarvis_slice.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def serial_benchmark(slice_csv, tmp_path_factory) -> Path:
+    """The folder of ``tlrl benchmark`` with BENCHMARK in this process, without --cluster."""
+    out = tmp_path_factory.mktemp("serial") / "out"
+    assert main(["benchmark", str(slice_csv), *BENCHMARK, "-o", str(out)]) == 0
+    return out
+
+
+def _numbers(path: Path) -> pd.DataFrame:
+    """A results.csv or curve.csv without its timings."""
+    return pd.read_csv(path).drop(columns="seconds")
+
+
+def test_benchmark_on_a_tcp_scheduler_writes_the_serial_results(scheduler, slice_csv, serial_benchmark, tmp_path):
+    proc = subprocess.run([*TLRL, "benchmark", str(slice_csv), *BENCHMARK, "--cluster", scheduler,
+                           "-o", str(tmp_path / "tcp")], capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert _numbers(tmp_path / "tcp" / "results.csv").equals(_numbers(serial_benchmark / "results.csv"))
+
+
+def test_a_curve_on_a_tcp_scheduler_equals_the_serial_one(scheduler, slice_csv, tmp_path):
+    assert main(["curve", str(slice_csv), *CURVE, "-o", str(tmp_path / "serial")]) == 0
+    proc = subprocess.run([*TLRL, "curve", str(slice_csv), *CURVE, "--cluster", scheduler, "-o", str(tmp_path / "tcp")],
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    tcp, serial = (_numbers(tmp_path / run / "curve.csv") for run in ("tcp", "serial"))
+    assert len(tcp) == 4 and tcp.equals(serial)
+
+
+def test_a_lost_scheduler_is_one_line_and_a_rerun_resumes(slice_csv, serial_benchmark, tmp_path):
+    out, deadline = tmp_path / "out", time.monotonic() + 300
+    with dask_cluster(tmp_path, 1) as (address, scheduler):
+        run = subprocess.Popen([*TLRL, "benchmark", str(slice_csv), *BENCHMARK, "--cluster", address, "-o", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        try:
+            while not any(out.glob("runs/*/metrics.json")) and run.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            err = run.communicate(timeout=60)[1]
+        finally:
+            run.kill()
+    assert run.returncode == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"tlrl benchmark: error: lost the Dask scheduler at {address} (configuration "), err
+    assert "results are kept: rerun the same command to resume" in err
+    finished = {path: path.stat().st_mtime_ns for path in out.glob("runs/*/metrics.json")}
+    assert 0 < len(finished) < 3  # one worker thread: the last configuration never started
+
+    assert main(["benchmark", str(slice_csv), *BENCHMARK, "-o", str(out)]) == 0
+    assert {path: path.stat().st_mtime_ns for path in finished} == finished
+    assert _numbers(out / "results.csv").equals(_numbers(serial_benchmark / "results.csv"))
+
+
+def test_a_run_that_lands_after_its_client_left_joins_the_summaries_on_rerun(slice_csv, serial_benchmark, tmp_path):
+    """A worker may finish its task after a lost scheduler ended the command; a rerun with nothing left to run
+    still brings results.csv up to date."""
+    out = shutil.copytree(serial_benchmark, tmp_path / "out")
+    pd.read_csv(out / "results.csv").head(1).to_csv(out / "results.csv", index=False)
+    assert main(["benchmark", str(slice_csv), *BENCHMARK, "-o", str(out)]) == 0
+    assert _numbers(out / "results.csv").equals(_numbers(serial_benchmark / "results.csv"))

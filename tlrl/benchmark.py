@@ -84,8 +84,11 @@ def run_benchmark(
             run(slug, dataset, source=source, profile=prof, seed=seed, data_dir=data_dir,
                 out_dir=out / "runs" / slug, save_models=False)
             results = write_summaries(out)
-    if results is None:  # nothing reran: leave existing summary files untouched
-        results = results_table(load_runs(out)) if (out / "results.csv").exists() else write_summaries(out)
+    if results is None:  # nothing reran: the summaries stay unless they lack a run (one a cluster finished late)
+        results = results_table(load_runs(out))
+        summary = out / "results.csv"
+        if not summary.exists() or pd.read_csv(summary)["method"].tolist() != results["method"].tolist():
+            results = write_summaries(out)
     return results
 
 

@@ -10,6 +10,7 @@ each result. Dask is imported only here, and only once a cluster is asked for.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -61,7 +62,8 @@ def run_tasks(client: Client, tasks: dict[str, Task], on_result: Callable[[], ob
     """Run each named task on the cluster and call ``on_result`` after each success.
 
     A failed task is one warning line (its name and error) and the others go on; at the end a
-    ``TlrlError`` names the failed ones. Progress: dask's bar in a terminal, unless TQDM_DISABLE is set.
+    ``TlrlError`` names the failed ones. A lost scheduler is a ``TlrlError`` at once, the client closed.
+    Progress: dask's bar in a terminal, unless TQDM_DISABLE is set.
     """
     from distributed import as_completed, progress
 
@@ -72,17 +74,32 @@ def run_tasks(client: Client, tasks: dict[str, Task], on_result: Callable[[], ob
         print(f"dask dashboard: {client.dashboard_link}")
         progress(list(futures), notebook=False)
         print()
-    failed = []
+    address, failed = client.scheduler.address, []
     for future in as_completed(futures):
-        if future.status == "error":
+        if future.status == "finished":
+            on_result()
+        elif future.status == "error":
             error = future.exception()
             warnings.warn(f"{what} {futures[future]} failed: {type(error).__name__}: {error}", stacklevel=2)
             failed.append(futures[future])
-        else:
-            on_result()
+        else:  # cancelled: the client lost its scheduler, which cancels every task
+            _close_quietly(client)
+            raise TlrlError(f"lost the Dask scheduler at {address} ({what} {futures[future]} was cancelled); the "
+                            f"finished {what}s' results are kept: rerun the same command to resume")
     if failed:
         raise TlrlError(f"{len(failed)} of {len(tasks)} {what}s failed ({', '.join(sorted(failed))}); the others' "
                         "results are kept: rerun the same command to retry them")
+
+
+def _close_quietly(client: Client) -> None:
+    """Close a client whose scheduler is gone, without distributed's traceback of the reconnection it cancels."""
+    log = logging.getLogger("distributed.client")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        client.close()
+    finally:
+        log.setLevel(level)
 
 
 def _scatter(client: Client, arg: Any, scattered: dict[int, Any]) -> Any:
