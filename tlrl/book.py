@@ -147,6 +147,11 @@ def mae(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(pred) - np.asarray(y))))
 
 
+def signed(value: float, digits: int = 3) -> str:
+    """A difference with its sign, and a true minus sign (−) as print uses: "+0.023", "−0.038"."""
+    return f"{value:+.{digits}f}".replace("-", "\u2212")
+
+
 RESULT_HEADERS = {"cv_mae_mean": "CV MAE", "cv_mae_std": "CV std", "best_layer": "layer",
                   "test_mae": "test MAE (best fold)", "test_mae_ensemble": "test MAE (ensemble)",
                   "n_train": "train rows", "n_test": "test rows", "seconds": "seconds", "group": "category"}
