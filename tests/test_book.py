@@ -202,7 +202,8 @@ def test_pages_carry_no_debris_or_internal_words(book):
 
 
 def test_every_page_reads_clean_in_chromium(book):
-    """No local path and no progress bar in any page; every figure numbered and captioned; chapter 9 there."""
+    """No local path and no progress bar in any page; every figure numbered, captioned and shown at its size
+    (legible at 1280 px); chapter 10 there."""
     from playwright.sync_api import sync_playwright
 
     local = re.compile("|".join(re.escape(str(p)) for p in (REPO, Path.home(), Path(tempfile.gettempdir())))
@@ -226,6 +227,11 @@ def test_every_page_reads_clean_in_chromium(book):
                 ".filter(i => !i.closest('figure')?.querySelector('figcaption .caption-number'))"
                 ".map(i => i.src.split('/').pop())")
             assert not uncaptioned, f"{name} has figures without a numbered caption: {uncaptioned}"
+            shrunk = page.evaluate(  # a figure shown below 90 % of its size shrinks its text with it
+                "() => [...document.querySelectorAll('main article img')]"
+                ".filter(i => i.clientWidth > 0 && i.naturalWidth > 1.1 * i.clientWidth)"
+                ".map(i => `${i.src.split('/').pop()} ${i.naturalWidth}px shown at ${i.clientWidth}px`)")
+            assert not shrunk, f"{name} shows figures scaled down: {shrunk}"
         page.goto((book / "notebooks" / "10_your_own_data.html").as_uri())
         assert "Your own data" in page.inner_text("main h1")
         assert "tlrl fit" in page.inner_text("main") and "tlrl predict" in page.inner_text("main")
