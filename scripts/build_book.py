@@ -97,17 +97,49 @@ def profiles_table() -> str:
     from tlrl.profiles import PROFILES
 
     use = {"smoke": "tests and CI: checks that everything runs, in seconds per chapter",
-           "quick": "the results committed under `results/quick`; a laptop CPU",
-           "full": "the paper's protocol; a GPU and many hours"}
+           "quick": "this book's committed results; a CPU (Table II for one seed: about 95 minutes on 2 cores)",
+           "full": "the paper's protocol with the training settings of the authors' code; a GPU and many hours"}
     rows = ["| profile | what it runs | meant for |", "|---|---|---|"]
     for name, profile in PROFILES.items():
-        rows.append(f"| `{name}` | {profile.reductions} | {use.get(name, '')} |")
+        rows.append(f"| `{name}` | {profile.description} | {use.get(name, '')} |")
     return "\n".join(rows) + "\n"
+
+
+def signed(value: float, digits: int = 3) -> str:
+    """A difference with its sign, the minus as a true minus sign: "+0.023", "−0.038"."""
+    return f"{value:+.{digits}f}".replace("-", "\u2212")
+
+
+COUNTS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def curve_differences(curve: Path, a: str, b: str) -> list[dict]:
+    """``a`` − ``b`` on the learning curve's test MAE at every size of ``summary.csv``, smallest first: the paired
+    difference over seeds (``paired.csv``) where there is one, else, at a size run with one seed, the plain
+    difference of the two test MAEs (``verdict`` None)."""
+    from tlrl.paired import reading
+
+    summary = pd.read_csv(curve / "summary.csv")
+    paired = pd.read_csv(curve / "paired.csv")
+    paired = paired[(paired.a == a) & (paired.b == b)].set_index("size")
+    mae = summary.pivot_table(index="size", columns="method", values="test_mae")
+    seeds = summary.pivot_table(index="size", columns="method", values="seeds")
+    rows = []
+    for size in sorted(set(mae.index) | set(paired.index)):
+        if size in paired.index:
+            p = paired.loc[size]
+            rows.append({"size": int(size), "mean": float(p["mean"]), "n": int(p["n"]),
+                         "verdict": reading(p["verdict"], int(p["n"]))})
+        elif a in mae and b in mae and mae.loc[size, [a, b]].notna().all():
+            rows.append({"size": int(size), "mean": float(mae.loc[size, a] - mae.loc[size, b]),
+                         "n": int(seeds.loc[size, [a, b]].min()), "verdict": None})
+    return rows
 
 
 def key_results(results: Path = REPO / "results") -> str:
     """The introduction's box of headline numbers, from the committed quick-profile results: Table II's
-    key rows, TL+RL against TL over three seeds, and the learning curve's paired differences."""
+    key rows, TL+RL against TL over three seeds, and the learning curve's differences at every size it has
+    (read from ``curve/summary.csv`` and ``curve/paired.csv``, so a size added to the curve appears here)."""
     from tlrl.benchmark import PAPER_CV, PAPER_NAMES, compare_seeds, load_runs
     from tlrl.profiles import get_profile
 
@@ -117,11 +149,35 @@ def key_results(results: Path = REPO / "results") -> str:
     row = lambda slug: (f"{PAPER_NAMES[slug]} {runs[slug]['cv_mae_mean']:.3f} (CV) and {runs[slug]['test_mae']:.3f} "  # noqa: E731
                         f"(test), the paper {PAPER_CV[slug][0]:.3f} (CV)")
     seeds = [results / "quick", results / "quick-seed1", results / "quick-seed2"]
-    pooled = [compare_seeds(seeds, a, "tl-finetune") for a in ("tlrl-dl-relu", "tlrl-dl-dense")]
-    curve = pd.read_csv(results / "quick" / "curve" / "paired.csv")
-    tl_sc = curve[(curve.a == "tl-finetune") & (curve.b == "sc-dl-ef")].set_index("size")
-    dense = curve[(curve.a == "tlrl-dl-dense") & (curve.b == "tl-finetune")].set_index("size")
-    per_size = "; ".join(f"{n:,} rows {r['mean']:+.3f} ({r.verdict})" for n, r in dense.iterrows())
+    pooled = [p for p in (compare_seeds(seeds, a, "tl-finetune") for a in ("tlrl-dl-relu", "tlrl-dl-dense")) if p]
+    folds = pooled[0]["folds"].n
+    per_seed = folds // pooled[0]["seeds"]
+    verdicts = sorted({p["folds"].verdict for p in pooled})
+    same = len(pooled) == 2 and verdicts in (["higher"], ["lower"])
+    ours = f"in our runs both TL+RL rows are {verdicts[0]} than TL" if same else "our readings are above"
+
+    def unpaired(d: dict) -> str:
+        return f"{COUNTS.get(d['n'], d['n'])} seed{'s' if d['n'] > 1 else ''}, no paired verdict"
+
+    curve = results / "quick" / "curve"
+    tl_sc = curve_differences(curve, "tl-finetune", "sc-dl-ef")
+    paired_sc = [d for d in tl_sc if d["verdict"]]
+    seed_counts = sorted({d["n"] for d in paired_sc})
+    seed_words = (f"{COUNTS.get(seed_counts[0], seed_counts[0])} seeds each" if len(seed_counts) == 1
+                  else "paired over seeds")
+    if paired_sc and all(d["verdict"].startswith("lower") for d in paired_sc):
+        first, last = paired_sc[0], paired_sc[-1]
+        small = (f"TL:Fine-Tune is lower than SC:DL(EF) at every size from {first['size']:,} to {last['size']:,} rows "
+                 f"({seed_words}, under this protocol), by {abs(first['mean']):.2f} at {first['size']:,} rows and "
+                 f"{abs(last['mean']):.3f} at {last['size']:,}")
+    else:
+        small = "TL:Fine-Tune − SC:DL(EF): " + "; ".join(
+            f"{d['size']:,} rows {signed(d['mean'])} ({d['verdict']})" for d in paired_sc)
+    small += "".join(f"; at {d['size']:,} rows TL:Fine-Tune's test MAE is {abs(d['mean']):.3f} "
+                     f"{'below' if d['mean'] < 0 else 'above'} SC:DL(EF)'s ({unpaired(d)})"
+                     for d in tl_sc if not d["verdict"])
+    dense = curve_differences(curve, "tlrl-dl-dense", "tl-finetune")
+    per_size = "; ".join(f"{d['size']:,} rows {signed(d['mean'])} ({d['verdict'] or unpaired(d)})" for d in dense)
     lines = [
         ":::{admonition} Key results",
         ":class: tip",
@@ -131,20 +187,21 @@ def key_results(results: Path = REPO / "results") -> str:
         "",
         f"* **Table II** ([chapter 8](../notebooks/08_benchmark.ipynb)): {row('tl-finetune')}; {row('sc-dl-ef')}; "
         f"{row('tlrl-dl-relu')}.",
-        f"* **TL+RL against TL**, paired over {pooled[0]['folds'].n} folds ({pooled[0]['seeds']} seeds): "
-        + "; ".join(f"{PAPER_NAMES[p['folds'].a]} {p['folds'].mean:+.4f} ± {p['folds'].standard_error:.4f} "
-                    f"(mean ± SE), {p['folds'].verdict}" for p in pooled if p)
+        f"* **TL+RL against TL**, fold by fold: the difference of validation MAE on each of the {per_seed} CV "
+        f"folds of {pooled[0]['seeds']} seeds ({folds} pairs), given as mean ± standard error (SE, the standard "
+        f"deviation of the {folds} differences divided by √{folds}): "
+        + "; ".join(f"{PAPER_NAMES[p['folds'].a]} {signed(p['folds'].mean, 4)} ± {p['folds'].standard_error:.4f}, "
+                    f"{p['folds'].reading}" for p in pooled)
         + f". The paper's CV puts TL+RL:DL(Dense) at {PAPER_CV['tlrl-dl-dense'][0]:.3f} against TL's "
-        f"{PAPER_CV['tl-finetune'][0]:.3f}; in our runs both TL+RL rows are higher than TL.",
-        f"* **Small data** ([chapter 9](../notebooks/09_small_data.ipynb)): TL:Fine-Tune is lower than "
-        f"SC:DL(EF) at every size from {tl_sc.index[0]:,} to {tl_sc.index[-1]:,} rows (three seeds each), by "
-        f"{abs(tl_sc['mean'].iloc[0]):.2f} at {tl_sc.index[0]:,} rows and "
-        f"{abs(tl_sc['mean'].iloc[-1]):.3f} at {tl_sc.index[-1]:,}. TL+RL:DL(Dense) − TL:Fine-Tune: {per_size}.",
-        f"* **Caveats.** A reduced protocol ({quick.n_folds} folds, at most {quick.train.max_epochs} epochs, a "
-        "successive-halving layer search), "
-        "three seeds, and data files that differ from the paper's; the paper's full protocol was not run. "
-        "\"Lower\" and \"higher\" follow the [one paired rule](../notebooks/07_tl_rl.ipynb) (more than two "
-        "standard errors), under this protocol.",
+        f"{PAPER_CV['tl-finetune'][0]:.3f}; {ours}.",
+        f"* **Small data** ([chapter 9](../notebooks/09_small_data.ipynb)), test MAE on subsamples of the training "
+        f"rows: {small}. TL+RL:DL(Dense) − TL:Fine-Tune: {per_size}.",
+        f"* **Caveats.** A reduced protocol ({quick.n_folds} folds, at most {quick.train.max_epochs} epochs, and a "
+        "successive-halving layer search: every candidate layer trains briefly on one fold and only the best go "
+        "on, instead of each being cross-validated; see {ref}`layer-search`), "
+        "at most three seeds, and data files that differ from the paper's; the paper's full protocol was not run. "
+        "\"Lower\" and \"higher\" follow the [one paired rule](../notebooks/07_tl_rl.ipynb) (a mean difference "
+        "more than two standard errors from zero), under this protocol.",
         ":::",
     ]
     return "\n".join(lines) + "\n"
@@ -184,7 +241,7 @@ def gpu_tables(results: Path = REPO / "results" / "gpu") -> str:
               f"of the training and validation curves: {engine['max_history_gap']:g}). Four stacked folds stopped "
               f"early after {', '.join(map(str, engine['epochs_run']))} epochs, so the step was captured again each "
               "time one left. A run interrupted after two epochs and resumed from its file also matched "
-              f"(difference {engine['resumed_max_history_gap']:g}; `results/gpu/cuda_engine.json`)."]
+              f"(difference {engine['resumed_max_history_gap']:g})."]
     step = gpu["speedup"]["step"]
     variants = [(name, step[name]) for name in ("eager", "cuda_graph", "torch_compile") if "steps_per_s" in step[name]]
     lines += ["", f"**One training step** of the 10 stacked folds at batch {step['batch']} (fp32): "

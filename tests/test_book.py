@@ -128,7 +128,7 @@ def test_pages_render_in_chromium(book):
         page.goto((book / "book" / "reproduce.html").as_uri())
         page.wait_for_load_state("load")
         text = page.inner_text("main")
-        assert "make book" in text and get_profile("quick").reductions in text, "the profile table is missing"
+        assert "make book" in text and get_profile("quick").description in text, "the profile table is missing"
         page.goto((book / "book" / "recipe.html").as_uri())
         page.wait_for_load_state("load")
         text = page.inner_text("main")
@@ -237,3 +237,89 @@ def test_every_page_reads_clean_in_chromium(book):
         assert "tlrl fit" in page.inner_text("main") and "tlrl predict" in page.inner_text("main")
         page.screenshot(path=str(ARTIFACTS / "book-10_your_own_data.png"), full_page=True)
         browser.close()
+
+
+def build_book_module():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import build_book
+
+    return build_book
+
+
+def test_profile_descriptions_read_plainly_and_the_recorded_wording_stays():
+    """The profile table says what the settings mean; the wording every run records (and chapter 10 compares
+    to reuse its fits) is unchanged, so the committed runs still match their profile."""
+    from tlrl.profiles import get_profile, layer_grid
+
+    quick, smoke, full = (get_profile(name) for name in ("quick", "smoke", "full"))
+    assert "peak lr 0.001 (TL 0.0005, SC:DL 0.002), 1 warm-up epoch, then cosine decay" in quick.description
+    assert "chosen among layers 1–15, by successive halving" in quick.description
+    assert "rungs of 3 and 6 epochs, the best third going on" in quick.description
+    assert "chosen among layers 8 and 15" in smoke.description
+    assert "constant lr 0.0001" in full.description and "each cross-validated" in full.description
+    for text in (quick.description, smoke.description, full.description):
+        assert "warm-up 1 +" not in text and "(15)" not in text and "(2)" not in text and "1/2 epochs" not in text
+    assert layer_grid((1, 2, 3, 5, 8, 12)) == "layers 1, 2, 3, 5, 8 and 12" and layer_grid((4,)) == "layer 4"
+    recorded = json.loads((REPO / "results" / "quick" / "runs" / "tl-finetune" / "metrics.json").read_text())
+    assert recorded["reductions"] == quick.reductions
+    table = build_book_module().profiles_table()
+    assert quick.description in table and "the authors' code" in table
+
+
+def test_key_results_follow_the_curve_files(tmp_path):
+    """The box reads the curve's sizes from summary.csv and paired.csv (a size added there appears), gives the
+    one-seed size without a verdict, writes negative numbers with a minus sign and defines SE where it is used."""
+    import shutil
+
+    import pandas as pd
+
+    build_book = build_book_module()
+    text = build_book.key_results()
+    assert "10,000 rows" in text and "no paired verdict" in text
+    assert "standard error (SE" in text and "successive-halving layer search:" in text
+    assert not re.search(r"(?<![\w.])-\d", text.replace(":::", "")), "a hyphen used as a minus sign"
+    assert "\u2212" in text
+
+    results = tmp_path / "results"
+    for name in ("quick", "quick-seed1", "quick-seed2"):
+        shutil.copytree(REPO / "results" / name, results / name, ignore=shutil.ignore_patterns("*.pt", "*.npz"))
+    curve = results / "quick" / "curve"
+    summary, paired = pd.read_csv(curve / "summary.csv"), pd.read_csv(curve / "paired.csv")
+    pd.concat([summary[summary["size"] == 100].assign(size=50), summary]).to_csv(curve / "summary.csv", index=False)
+    pd.concat([paired[paired["size"] == 100].assign(size=50), paired]).to_csv(curve / "paired.csv", index=False)
+    extended = build_book.key_results(results)
+    assert "every size from 50 to" in extended and "50 rows \u2212" in extended
+
+
+def fenced_and_prose(markdown: str) -> tuple[list[str], str]:
+    """The lines inside fenced code blocks, and the rest of the page (MyST directives such as ```{figure}
+    count as prose)."""
+    code, prose, fence = [], [], None
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = None if fence else ("directive" if line.lstrip()[3:].startswith("{") else "code")
+            continue
+        (code if fence == "code" else prose).append(line)
+    return code, "\n".join(prose)
+
+
+def test_intro_recipe_and_reproduce_read_clean():
+    """Code blocks fit the column; prose has no file paths of the repository's internals, no hyphen for a minus
+    sign, and no words a reader never met; the schematic is laid out for the column with legible text."""
+    build_book = build_book_module()
+    generated = build_book.key_results() + build_book.gpu_tables() + build_book.profiles_table()
+    for name in ("intro.md", "recipe.md", "reproduce.md"):
+        code, prose = fenced_and_prose((REPO / "book" / name).read_text())
+        wide = [line for line in code if len(line) > 80]
+        assert not wide, f"{name}: code lines wider than the column: {wide}"
+        if name != "reproduce.md":  # the how-to page names the files a reader runs and reads
+            prose += generated
+            paths = re.findall(r"\b(?:benchmarks|results|scripts)/[\w./-]+\.(?:py|json|csv)\b", prose)
+            assert not paths, f"{name}: file paths in prose: {paths}"
+        assert not re.search(r"(?<![\w.`~/-])-\d*\.\d", prose), f"{name}: a hyphen used as a minus sign"
+        for word in ("local:2", "../shared", "nine notebooks", "grows as runs finish", "laptop CPU"):
+            assert word not in prose, f"{name}: {word!r}"
+    svg = (REPO / "book" / "figures" / "tlrl_schematic.svg").read_text()
+    assert int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1)) <= 680
+    sizes = [float(v) for v in re.findall(r'font-size="([\d.]+)"', svg)]
+    assert sizes and min(sizes) >= 12, f"schematic text below 12 units: {min(sizes)}"

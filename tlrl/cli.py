@@ -49,7 +49,8 @@ environment:
 
 Run 'tlrl <command> --help' for a command's options."""
 
-PROFILE_HELP = {"smoke": "seconds, a check", "quick": "minutes to hours on a CPU", "full": "the paper's protocol, GPU"}
+PROFILE_HELP = {"smoke": "seconds, a check", "quick": "minutes to hours on a CPU",
+                "full": "the paper's protocol with the authors' code's training settings, GPU"}
 SEED_MAX = 2**32 - 1
 
 

@@ -1,4 +1,5 @@
-"""Named run sizes: ``smoke`` (seconds, CI), ``quick`` (CPU book), ``full`` (the paper, GPU)."""
+"""Named run sizes: ``smoke`` (seconds, CI), ``quick`` (CPU book), ``full`` (the paper's protocol with the
+training settings of the authors' code, GPU)."""
 
 from __future__ import annotations
 
@@ -48,8 +49,34 @@ class Profile:
     automl_preprocessing: tuple[str, ...] = DEFAULT_PREPROCESSING
 
     @property
+    def description(self) -> str:
+        """The settings that size this profile, in words for readers (the book's profile table)."""
+        t = self.train
+        rungs = self.halving_epochs
+        share = {2: "half", 3: "third", 4: "quarter"}.get(self.halving_eta, f"1/{self.halving_eta}")
+        search = "each cross-validated" if self.layer_search == "cv" else (
+            f"by successive halving on fold 0 (rungs of {', '.join(map(str, rungs[:-1]))} and {rungs[-1]} "
+            f"epochs, the best {share} going on)" if len(rungs) > 1 else
+            f"by successive halving on fold 0 (one rung of {rungs[0]} epochs)")
+        epochs = f"{t.warmup_epochs} warm-up epoch{'s' if t.warmup_epochs > 1 else ''}"
+        warmup = f"{epochs}, then " if t.warmup_epochs else ""
+        rates = (f"peak {self.learning_rates}, {warmup}cosine decay" if t.lr_schedule == "cosine"
+                 else f"{warmup}constant {self.learning_rates}")
+        decay = f"weight decay {t.weight_decay:g}, " if t.weight_decay else ""
+        scratch_ef = f"{self.scratch_ef_settings}; " if self.scratch_ef_train else ""
+        return (
+            f"{self.n_folds}-fold CV on {self.max_train_rows or 'all'} train rows, "
+            f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, {rates}, "
+            f"{t.precision}, {decay}{self.epoch_caps}, {t.stopping}; {scratch_ef}"
+            f"the source layer (and TL:Freeze's number of frozen layers) chosen among {layer_grid(self.layers)}, "
+            f"{search}; AutoML {self.automl_evals} evals over {', '.join(self.automl_regressors)}"
+        )
+
+    @property
     def reductions(self) -> str:
-        """The settings that size this profile, for results tables."""
+        """The settings that size this profile, as every run records them (``metrics.json``, Table II's
+        "Settings" line; chapter 10 compares them to reuse a fit), so its wording stays as it is;
+        ``description`` says the same for readers."""
         t = self.train
         search = "CV of each" if self.layer_search == "cv" else (
             f"successive halving on fold 0 ({'/'.join(map(str, self.halving_epochs))} epochs per rung, "
@@ -96,6 +123,15 @@ class Profile:
         if unknown:
             raise TlrlError(f"unknown profile field(s): {sorted(unknown)}")
         return replace(self, train=self.train.with_(**nested), **top)
+
+
+def layer_grid(layers: tuple[int, ...]) -> str:
+    """A grid of layers in words: "layers 1–15" for a run of consecutive layers, else "layers 8 and 15"."""
+    if len(layers) > 2 and list(layers) == list(range(layers[0], layers[-1] + 1)):
+        return f"layers {layers[0]}–{layers[-1]}"
+    if len(layers) == 1:
+        return f"layer {layers[0]}"
+    return f"layers {', '.join(map(str, layers[:-1]))} and {layers[-1]}"
 
 
 PROFILES: dict[str, Profile] = {
