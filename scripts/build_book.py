@@ -105,11 +105,6 @@ def profiles_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def signed(value: float, digits: int = 3) -> str:
-    """A difference with its sign, the minus as a true minus sign: "+0.023", "−0.038"."""
-    return f"{value:+.{digits}f}".replace("-", "\u2212")
-
-
 COUNTS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 
 
@@ -141,6 +136,7 @@ def key_results(results: Path = REPO / "results") -> str:
     key rows, TL+RL against TL over three seeds, and the learning curve's differences at every size it has
     (read from ``curve/summary.csv`` and ``curve/paired.csv``, so a size added to the curve appears here)."""
     from tlrl.benchmark import PAPER_CV, PAPER_NAMES, compare_seeds, load_runs
+    from tlrl.book import signed
     from tlrl.profiles import get_profile
 
     quick = get_profile("quick")
@@ -196,7 +192,7 @@ def key_results(results: Path = REPO / "results") -> str:
         f"{PAPER_CV['tl-finetune'][0]:.3f}; {ours}.",
         f"* **Small data** ([chapter 9](../notebooks/09_small_data.ipynb)), test MAE on subsamples of the training "
         f"rows: {small}. TL+RL:DL(Dense) − TL:Fine-Tune: {per_size}.",
-        f"* **Caveats.** A reduced protocol ({quick.n_folds} folds, at most {quick.train.max_epochs} epochs, and a "
+        f"* **Caveats.** A reduced protocol ({quick.n_folds} folds, at most {quick.train.max_epochs} epochs ({quick.scratch_max_epochs} for SC:DL), and a "
         "successive-halving layer search: every candidate layer trains briefly on one fold and only the best go "
         "on, instead of each being cross-validated; see {ref}`layer-search`), "
         "at most three seeds, and data files that differ from the paper's; the paper's full protocol was not run. "
