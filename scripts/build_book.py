@@ -192,7 +192,8 @@ def key_results(results: Path = REPO / "results") -> str:
         f"{PAPER_CV['tl-finetune'][0]:.3f}; {ours}.",
         f"* **Small data** ([chapter 9](../notebooks/09_small_data.ipynb)), test MAE on subsamples of the training "
         f"rows: {small}. TL+RL:DL(Dense) − TL:Fine-Tune: {per_size}.",
-        f"* **Caveats.** A reduced protocol ({quick.n_folds} folds, at most {quick.train.max_epochs} epochs ({quick.scratch_max_epochs} for SC:DL), and a "
+        f"* **Caveats.** A reduced protocol ({quick.n_folds} folds, at most {quick.train.max_epochs} epochs "
+        f"({quick.scratch_max_epochs} for SC:DL), and a "
         "successive-halving layer search: every candidate layer trains briefly on one fold and only the best go "
         "on, instead of each being cross-validated; see {ref}`layer-search`), "
         "at most three seeds, and data files that differ from the paper's; the paper's full protocol was not run. "

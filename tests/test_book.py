@@ -187,6 +187,39 @@ def test_a_figure_wider_than_the_column_is_narrowed_to_it():
     plt.close(fig)
 
 
+def test_training_curves_fit_the_column_with_the_legend_under_the_axes():
+    """plot_curves: a column wide without narrowing, whole epochs on the axis, and the legend below the data."""
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    from tlrl.plots import COLUMN_INCHES, plot_curves
+
+    history = {"epoch": list(range(1, 21)), "val_mae": [1 / e for e in range(1, 21)],
+               "train_mae": [0.9 / e for e in range(1, 21)]}
+    fits = {f"TL+RL:DL(Dense), layer {k}": SimpleNamespace(history=history) for k in (1, 2)}
+    fig = plot_curves(fits, "Fold 0", "eV/atom")
+    fig.canvas.draw()  # the constrained layout places the axes and the legend when the figure is drawn
+    renderer = fig.canvas.get_renderer()
+    assert fig.get_tightbbox(renderer).width <= COLUMN_INCHES * 1.02
+    ax = fig.axes[0]
+    assert fig.legends[0].get_window_extent(renderer).y1 < ax.get_tightbbox(renderer).y0  # under the x label
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    plt.close(fig)
+
+
+def test_results_table_prints_every_mae_to_four_decimals():
+    import pandas as pd
+
+    from tlrl.book import results_table
+
+    frame = pd.DataFrame({"paper_name": ["TL+RL:DL(ReLU)"], "cv_mae_mean": [0.1197], "cv_mae_std": [0.003],
+                          "best_layer": [3.0], "test_mae": [0.115], "test_mae_ensemble": [float("nan")],
+                          "seconds": [510.4]})
+    row = results_table(frame, "eV/atom").iloc[0]
+    assert row.tolist() == ["0.1197", "0.0030", "3", "0.1150", "", 510]
+
+
 def test_pages_carry_no_debris_or_internal_words(book):
     """The rendered pages have no formatting leftovers and no internal words (slugs, file paths) in prose."""
     found = []

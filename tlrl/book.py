@@ -152,6 +152,7 @@ def signed(value: float, digits: int = 3) -> str:
     return f"{value:+.{digits}f}".replace("-", "\u2212")
 
 
+MAE_COLUMNS = ("cv_mae_mean", "cv_mae_std", "test_mae", "test_mae_ensemble")
 RESULT_HEADERS = {"cv_mae_mean": "CV MAE", "cv_mae_std": "CV std", "best_layer": "layer",
                   "test_mae": "test MAE (best fold)", "test_mae_ensemble": "test MAE (ensemble)",
                   "n_train": "train rows", "n_test": "test rows", "seconds": "seconds", "group": "category"}
@@ -159,8 +160,11 @@ RESULT_HEADERS = {"cv_mae_mean": "CV MAE", "cv_mae_std": "CV std", "best_layer":
 
 def results_table(frame: pd.DataFrame, unit: str, columns=("cv_mae_mean", "cv_mae_std", "best_layer", "test_mae",
                                                           "test_mae_ensemble", "seconds")) -> pd.DataFrame:
-    """Results for reading: one row per configuration, whole-number layers and seconds, plain headers."""
+    """Results for reading: one row per configuration, MAEs to 4 decimals, whole-number layers and seconds,
+    plain headers."""
     shown_frame = frame.set_index("paper_name")[list(columns)].rename_axis("configuration")
+    for column in set(MAE_COLUMNS).intersection(shown_frame):
+        shown_frame[column] = shown_frame[column].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
     if "best_layer" in shown_frame:
         shown_frame["best_layer"] = shown_frame["best_layer"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     if "seconds" in shown_frame:

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 RUNG_MARKERS = "os^Dv"
 COLUMN_INCHES = 6.1  # the book's text column at 1280 px: 672 px, at the book's 110 dpi
@@ -40,41 +42,91 @@ def show(fig: plt.Figure, name: str) -> None:
     plt.close(fig)
 
 
+def legend_below(fig: plt.Figure, extra=(), ncol: int = 2) -> None:
+    """One legend for all of a figure's axes, under them, where it covers no data and leaves the axes the
+    column's full width (the figure needs ``layout="constrained"``); a label already shown is not repeated,
+    and ``extra`` handles (such as ``rung_handles``) come last. ``ncol`` columns, or one if they would be wider
+    than the figure."""
+    handles, labels = [], []
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    handles += list(extra)
+    labels += [h.get_label() for h in extra]
+    style = {"loc": "outside lower center", "frameon": False, "fontsize": 10, "handlelength": 2.4,
+             "columnspacing": 1.5}
+    legend = fig.legend(handles, labels, ncol=ncol, **style)
+    if ncol > 1 and legend.get_window_extent(fig.canvas.get_renderer()).width > fig.bbox.width:
+        legend.remove()  # long labels: one entry a row rather than a legend wider than the column
+        fig.legend(handles, labels, ncol=1, **style)
+
+
 def plot_curves(fits: dict, title: str, unit: str, reference: tuple[str, float] | None = None) -> plt.Figure:
     """Validation (solid) and training (dotted) MAE per epoch for each named ``FitResult``."""
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    fig, ax = plt.subplots(figsize=(COLUMN_INCHES, 3.6), layout="constrained")
     for name, result in fits.items():
         h = result.history
         (line,) = ax.plot(h["epoch"], h["val_mae"], marker="o", ms=3, label=f"{name} (validation)")
         ax.plot(h["epoch"], h["train_mae"], ls=":", color=line.get_color(), label=f"{name} (training)")
     if reference:
         ax.axhline(reference[1], color="0.4", ls="--", lw=1, label=reference[0])
-    ax.set(xlabel="epoch", ylabel=f"MAE ({unit})", title=title)
+    ax.set(xlabel="epoch", ylabel=f"MAE ({unit})")
+    ax.set_title(title, fontsize=11)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     ax.tick_params(labelsize=10)
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.tight_layout()
+    legend_below(fig)
     return fig
 
 
-def plot_sweep(ax: plt.Axes, sweep: pd.DataFrame, slug: str, label: str, color=None, style: str = "-") -> None:
-    """Validation MAE ± std against the source layer, one line per rung of the layer search."""
+def _rung_detail(part: pd.DataFrame) -> str:
+    """A rung's training budget, "3 epochs, 1 fold" (empty for an exhaustive CV search, which records none)."""
+    if not part["epochs"].notna().all():
+        return ""
+    epochs, folds = int(part["epochs"].max()), int(part["folds"].max())
+    return f"{epochs} epoch{'s' * (epochs != 1)}, {folds} fold{'s' * (folds != 1)}"
+
+
+def _rung_style(rung) -> dict:
+    return {"marker": RUNG_MARKERS[(int(rung) - 1) % len(RUNG_MARKERS)], "ms": 4 + int(rung)}
+
+
+def plot_sweep(ax: plt.Axes, sweep: pd.DataFrame, slug: str, label: str, color=None, style: str = "-",
+               rung_in_label: bool = True) -> None:
+    """Validation MAE ± std against the source layer, one line per rung of the layer search. Without
+    ``rung_in_label`` only the first rung's line carries ``label`` and ``rung_handles`` tells the rungs apart
+    (a shorter legend)."""
     rows = sweep[sweep["method"] == slug]
-    for rung, part in rows.groupby("rung"):
+    for i, (rung, part) in enumerate(rows.groupby("rung")):
         part = part.sort_values("layer")
-        detail = "" if rows["rung"].nunique() == 1 else f", rung {rung}"
-        if part["epochs"].notna().all():
-            epochs, folds = int(part["epochs"].max()), int(part["folds"].max())
-            detail += f" ({epochs} epoch{'s' * (epochs != 1)}, {folds} fold{'s' * (folds != 1)})"
+        if rung_in_label:
+            detail = "" if rows["rung"].nunique() == 1 else f", rung {rung}"
+            detail += f" ({_rung_detail(part)})" if _rung_detail(part) else ""
+            shown = label + detail
+        else:
+            shown = label if i == 0 else "_nolegend_"
         ax.errorbar(part["layer"], part["val_mae"], yerr=part["val_mae_std"].fillna(0), ls=style, capsize=3,
-                    marker=RUNG_MARKERS[(int(rung) - 1) % len(RUNG_MARKERS)], ms=4 + int(rung),
-                    color=color, alpha=min(1.0, 0.45 + 0.2 * int(rung)), label=label + detail)
+                    color=color, alpha=min(1.0, 0.45 + 0.2 * int(rung)), label=shown, **_rung_style(rung))
 
 
-def plot_chosen(ax: plt.Axes, result: pd.Series, label: str, color=None) -> None:
-    """The layer a search chose, with its K-fold CV MAE ± std (a star)."""
+def rung_handles(sweep: pd.DataFrame, slugs) -> list[Line2D]:
+    """Legend entries for the rungs of the layer searches of ``slugs``: each rung's marker (grey) and budget.
+    No entries for a search of one rung."""
+    rows = sweep[sweep["method"].isin(list(slugs))] if len(sweep) else sweep
+    if not len(rows) or rows["rung"].nunique() < 2:
+        return []
+    return [Line2D([], [], color="0.45", ls="none", **_rung_style(rung),
+                   label=f"rung {rung}" + (f": {_rung_detail(part)}" if _rung_detail(part) else ""))
+            for rung, part in rows.groupby("rung")]
+
+
+def plot_chosen(ax: plt.Axes, result: pd.Series, label: str, color=None, layer_in_label: bool = True) -> None:
+    """The layer a search chose, with its K-fold CV MAE ± std (a star); without ``layer_in_label`` the legend
+    says "chosen layer" (one legend for panels whose searches chose different layers)."""
+    chosen = f"layer {int(result['best_layer'])}" if layer_in_label else "chosen layer"
     ax.errorbar([result["best_layer"]], [result["cv_mae_mean"]], yerr=[result["cv_mae_std"]], marker="*", ms=14,
-                ls="none", capsize=3, color=color, markeredgecolor="black",
-                label=f"{label}: layer {int(result['best_layer'])}, CV")
+                ls="none", capsize=3, color=color, markeredgecolor="black", label=f"{label}: {chosen}, CV")
 
 
 def plot_reference(ax: plt.Axes, layers, value: float, label: str, **style) -> None:
@@ -110,6 +162,25 @@ def parity(ax: plt.Axes, y: np.ndarray, pred: np.ndarray, title: str, target_nam
     ax.set(xlabel=f"reference {target_name} ({unit})", ylabel=f"predicted ({unit})", xlim=(lo, hi), ylim=(lo, hi),
            title=f"{title}\ntest MAE {np.mean(np.abs(pred - y)):.3f} {unit}")
     ax.set_aspect("equal")
+
+
+def parity_row(panels: list[tuple[str, np.ndarray, np.ndarray]], target_name: str, unit: str) -> plt.Figure:
+    """``parity`` plots of (title, reference, predicted) side by side at the column's width, on shared axes
+    with one pair of axis labels."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(COLUMN_INCHES, 2.7), sharex=True, sharey=True, squeeze=False,
+                             layout="constrained")
+    lo = min(float(min(y.min(), pred.min())) for _, y, pred in panels)
+    hi = max(float(max(y.max(), pred.max())) for _, y, pred in panels)
+    for ax, (title, y, pred) in zip(axes[0], panels, strict=True):
+        parity(ax, y, pred, title, target_name, unit)
+        ax.set(xlabel="", ylabel="", xlim=(lo, hi), ylim=(lo, hi))
+        ax.title.set_fontsize(10)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        ax.tick_params(labelsize=10)
+    fig.supxlabel(f"reference {target_name} ({unit})", fontsize=11)
+    fig.supylabel(f"predicted ({unit})", fontsize=11)
+    return fig
 
 
 def plot_learning_curve(summary: pd.DataFrame, labels: dict[str, str], unit: str,
