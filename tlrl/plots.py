@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 RUNG_MARKERS = "os^Dv"
 COLUMN_INCHES = 6.1  # the book's text column at 1280 px: 672 px, at the book's 110 dpi
@@ -18,12 +20,15 @@ COLUMN_INCHES = 6.1  # the book's text column at 1280 px: 672 px, at the book's 
 def fit_column(fig: plt.Figure) -> None:
     """Narrow a figure whose saved width (legends outside included) exceeds the book's column, so the page
     shows its text at the size it was set (a wider image is scaled down, and its text with it)."""
+    pad = plt.rcParams["savefig.pad_inches"]
+    column = COLUMN_INCHES - 2 * (pad if isinstance(pad, float | int) else 0)  # the saved PNG adds the pad
     for _ in range(3):
+        fig.draw_without_rendering()  # a constrained layout is placed only when the figure is drawn
         width = fig.get_tightbbox(fig.canvas.get_renderer()).width
-        if width <= COLUMN_INCHES * 1.02:
+        if width <= column * 1.02:
             return
         w, h = fig.get_size_inches()
-        fig.set_size_inches(max(w - (width - COLUMN_INCHES), 3.0), h)
+        fig.set_size_inches(max(w - (width - column), 3.0), h)
         if fig.get_layout_engine() is None:
             fig.tight_layout()
 
@@ -41,17 +46,25 @@ def show(fig: plt.Figure, name: str) -> None:
 
 
 def plot_curves(fits: dict, title: str, unit: str, reference: tuple[str, float] | None = None) -> plt.Figure:
-    """Validation (solid) and training (dotted) MAE per epoch for each named ``FitResult``."""
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    """Validation (solid) and training (dotted) MAE per epoch for each named ``FitResult``, a column wide:
+    one legend entry per fit and one per line style, inside the axes where it covers least, whole epochs."""
+    fig, ax = plt.subplots(figsize=(COLUMN_INCHES, 3.6))
+    single = len(fits) == 1  # one fit: the title names it, the legend only tells the curves apart
+    handles = []
     for name, result in fits.items():
         h = result.history
-        (line,) = ax.plot(h["epoch"], h["val_mae"], marker="o", ms=3, label=f"{name} (validation)")
-        ax.plot(h["epoch"], h["train_mae"], ls=":", color=line.get_color(), label=f"{name} (training)")
+        (line,) = ax.plot(h["epoch"], h["val_mae"], marker="o", ms=3, label="validation" if single else name)
+        (dotted,) = ax.plot(h["epoch"], h["train_mae"], ls=":", color=line.get_color(), label="training")
+        handles += [line, dotted] if single else [line]
+    if not single:
+        handles += [Line2D([], [], color="0.3", marker="o", ms=3, label="validation"),
+                    Line2D([], [], color="0.3", ls=":", label="training")]
     if reference:
-        ax.axhline(reference[1], color="0.4", ls="--", lw=1, label=reference[0])
+        handles.append(ax.axhline(reference[1], color="0.4", ls="--", lw=1, label=reference[0]))
     ax.set(xlabel="epoch", ylabel=f"MAE ({unit})", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs: 5, 10, 15…
     ax.tick_params(labelsize=10)
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(handles=handles, fontsize=9, loc="best")
     fig.tight_layout()
     return fig
 
