@@ -13,7 +13,9 @@ import pytest
 from pymatgen.core import Composition
 
 from tlrl.data import (
+    REGISTRY,
     cv_folds,
+    dataset_label,
     filter_outliers,
     leakage_report,
     load_dataset,
@@ -116,6 +118,13 @@ def test_unknown_name_that_is_no_file(tmp_path: Path) -> None:
 
 
 # --- the registry ---------------------------------------------------------------------------
+
+
+def test_every_dataset_has_words_for_the_reader(tmp_path: Path) -> None:
+    labels = {name: dataset_label(name) for name in REGISTRY}
+    assert all(label != name and "_" not in label for name, label in labels.items())
+    assert dataset_label("jarvis_formation_energy") == "JARVIS formation energy"
+    assert dataset_label(tmp_path / "my_gaps.csv.gz") == "my_gaps"
 
 
 def test_registry_name_through_the_environment(monkeypatch, data_dir: Path) -> None:

@@ -160,8 +160,8 @@ RESULT_HEADERS = {"cv_mae_mean": "CV MAE", "cv_mae_std": "CV std", "best_layer":
 
 def results_table(frame: pd.DataFrame, unit: str, columns=("cv_mae_mean", "cv_mae_std", "best_layer", "test_mae",
                                                           "test_mae_ensemble", "seconds")) -> pd.DataFrame:
-    """Results for reading: one row per configuration, MAEs to 4 decimals, whole-number layers and seconds,
-    plain headers."""
+    """Results for reading: one row per configuration, MAEs to 4 decimals, whole-number layers and seconds, row
+    counts with thousands separators, plain headers."""
     shown_frame = frame.set_index("paper_name")[list(columns)].rename_axis("configuration")
     for column in set(MAE_COLUMNS).intersection(shown_frame):
         shown_frame[column] = shown_frame[column].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
@@ -169,6 +169,8 @@ def results_table(frame: pd.DataFrame, unit: str, columns=("cv_mae_mean", "cv_ma
         shown_frame["best_layer"] = shown_frame["best_layer"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     if "seconds" in shown_frame:
         shown_frame["seconds"] = shown_frame["seconds"].round().astype(int)
+    for count in {"n_train", "n_test"} & set(shown_frame.columns):
+        shown_frame[count] = shown_frame[count].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
     headers = RESULT_HEADERS | {"cv_mae_mean": f"CV MAE ({unit})"}
     return shown_frame.rename(columns=headers)
 

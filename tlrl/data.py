@@ -271,6 +271,26 @@ _ABOUT: dict[str, tuple[int | None, str, str, str, str]] = {
 }
 
 
+_LABELS: dict[str, str] = {
+    "oqmd_formation_enthalpy": "OQMD formation enthalpy",
+    "jarvis_formation_energy": "JARVIS formation energy",
+    "jarvis_optb88vdw_bandgap": "JARVIS band gap",
+    "jarvis_bulk_modulus_kv": "JARVIS bulk modulus",
+    "expt_bandgap": "experimental band gap",
+    "jarvis_latest_formation_energy": "JARVIS (latest) formation energy",
+    "jarvis_latest_optb88vdw_bandgap": "JARVIS (latest) band gap",
+    "jarvis_latest_bulk_modulus_kv": "JARVIS (latest) bulk modulus",
+    "jarvis_latest_oqmd_formation_enthalpy": "OQMD formation enthalpy (JARVIS's copy)",
+}
+
+
+def dataset_label(dataset: str | Path) -> str:
+    """A dataset as a reader's words for headers and legends: ``JARVIS formation energy`` for a registry
+    name, the file's name without its extensions for a CSV."""
+    name = str(dataset)
+    return _LABELS.get(name) or Path(name).name.split(".")[0]
+
+
 def datasets() -> pd.DataFrame:
     """Every registry dataset: name, rows, property, unit, source and citation."""
     rows = [(name, *_ABOUT[name]) for name in REGISTRY]

@@ -1,7 +1,8 @@
 """Formula parsing and the two composition featurizations of the paper: EF and PA.
 
 EF are the 86 element fractions in ElemNet's order; PA are the 145 Magpie
-attributes of Ward et al. (2016), computed with matminer exactly as the paper did.
+attributes of Ward et al. (2016) that the paper names, computed with four matminer featurizers (our
+reconstruction; they give exactly the 145 columns).
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ def _quiet_impute_nan() -> Iterator[None]:
 
 
 def pa_featurizer():
-    """The paper's 145-attribute matminer featurizer (Ward et al. 2016).
+    """The 145 Magpie attributes the paper names (Ward et al. 2016), from four matminer featurizers (our choice).
 
     ``impute_nan=False`` is pinned, so a future matminer default cannot change the PA.
     """

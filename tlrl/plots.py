@@ -20,12 +20,15 @@ COLUMN_INCHES = 6.1  # the book's text column at 1280 px: 672 px, at the book's 
 def fit_column(fig: plt.Figure) -> None:
     """Narrow a figure whose saved width (legends outside included) exceeds the book's column, so the page
     shows its text at the size it was set (a wider image is scaled down, and its text with it)."""
+    pad = plt.rcParams["savefig.pad_inches"]
+    column = COLUMN_INCHES - 2 * (pad if isinstance(pad, float | int) else 0)  # the saved PNG adds the pad
     for _ in range(3):
+        fig.draw_without_rendering()  # a constrained layout is placed only when the figure is drawn
         width = fig.get_tightbbox(fig.canvas.get_renderer()).width
-        if width <= COLUMN_INCHES * 1.02:
+        if width <= column * 1.02:
             return
         w, h = fig.get_size_inches()
-        fig.set_size_inches(max(w - (width - COLUMN_INCHES), 3.0), h)
+        fig.set_size_inches(max(w - (width - column), 3.0), h)
         if fig.get_layout_engine() is None:
             fig.tight_layout()
 

@@ -106,12 +106,15 @@ class Profile:
 
     @property
     def scratch_ef_settings(self) -> str:
-        """SC:DL(EF)'s own training settings, e.g. "SC:DL(EF) at batch 64, weight decay 1" (empty without)."""
+        """SC:DL(EF)'s own training settings, e.g. "SC:DL(EF) at batch 64, weight decay 1.0" (empty without)."""
         if not self.scratch_ef_train:
             return ""
         def setting(key: str, value: Any) -> str:
             number = isinstance(value, int | float) and not isinstance(value, bool)
-            return f"{key.removesuffix('_size').replace('_', ' ')} {f'{value:g}' if number else value}"
+            text = f"{value:g}" if number else str(value)
+            if isinstance(value, float) and text.lstrip("-").isdigit():
+                text += ".0"  # a whole float reads as one ("weight decay 1.0"), not as a truncated number
+            return f"{key.removesuffix('_size').replace('_', ' ')} {text}"
 
         return f"SC:DL(EF) at {', '.join(setting(k, v) for k, v in self.scratch_ef_train.items())}"
 
@@ -191,8 +194,8 @@ PROFILES: dict[str, Profile] = {
             batch_size=512, lr=3e-4, lr_schedule="cosine", warmup_epochs=1, max_epochs=40, patience=40,
             precision="bf16",
         ),
-        # gradient boosting only, on raw features (trees need no scaling): the learner that wins
-        # the full search, in a budget a 2-core CPU can afford
+        # gradient boosting only, on raw features (trees need no scaling): one learner of the full
+        # search, with few trials, so that SC:ML runs in minutes on an ordinary CPU
         automl_evals=10,
         automl_trial_timeout=120.0,
         automl_regressors=("hist_gradient_boosting",),
