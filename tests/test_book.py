@@ -318,10 +318,12 @@ def test_key_results_follow_the_curve_files(tmp_path):
         shutil.copytree(REPO / "results" / name, results / name, ignore=shutil.ignore_patterns("*.pt", "*.npz"))
     curve = results / "quick" / "curve"
     summary, paired = pd.read_csv(curve / "summary.csv"), pd.read_csv(curve / "paired.csv")
-    pd.concat([summary[summary["size"] == 100].assign(size=50), summary]).to_csv(curve / "summary.csv", index=False)
-    pd.concat([paired[paired["size"] == 100].assign(size=50), paired]).to_csv(curve / "paired.csv", index=False)
+    smallest = summary["size"].min()  # a new, smaller size: a copy of the smallest one's rows
+    pd.concat([summary[summary["size"] == smallest].assign(size=20), summary]).to_csv(curve / "summary.csv",
+                                                                                       index=False)
+    pd.concat([paired[paired["size"] == smallest].assign(size=20), paired]).to_csv(curve / "paired.csv", index=False)
     extended = build_book.key_results(results)
-    assert "every size from 50 to" in extended and "50 rows \u2212" in extended
+    assert "every size from 20 to" in extended
 
 
 def fenced_and_prose(markdown: str) -> tuple[list[str], str]:

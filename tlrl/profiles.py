@@ -106,15 +106,12 @@ class Profile:
 
     @property
     def scratch_ef_settings(self) -> str:
-        """SC:DL(EF)'s own training settings, e.g. "SC:DL(EF) at batch 64, weight decay 1.0" (empty without)."""
+        """SC:DL(EF)'s own training settings, e.g. "SC:DL(EF) at batch 64, weight decay 1" (empty without)."""
         if not self.scratch_ef_train:
             return ""
         def setting(key: str, value: Any) -> str:
             number = isinstance(value, int | float) and not isinstance(value, bool)
-            text = f"{value:g}" if number else str(value)
-            if isinstance(value, float) and text.lstrip("-").isdigit():
-                text += ".0"  # a whole float reads as one ("weight decay 1.0"), not as a truncated number
-            return f"{key.removesuffix('_size').replace('_', ' ')} {text}"
+            return f"{key.removesuffix('_size').replace('_', ' ')} {f'{value:g}' if number else value}"
 
         return f"SC:DL(EF) at {', '.join(setting(k, v) for k, v in self.scratch_ef_train.items())}"
 
