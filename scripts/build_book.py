@@ -297,6 +297,8 @@ def recipe_tables(results: Path = REPO / "results") -> dict[str, str]:
     import pandas as pd
 
     from tlrl.benchmark import PAPER_NAMES
+    from tlrl.book import signed
+    from tlrl.paired import reading
 
     shown = {"scratch": "random", "tlrl-relu-2": "TL+RL:DL(ReLU), layer 2", "cuda: NVIDIA H200": "H200",
              "cpu": "CPU", "cpu (2 cores)": "CPU", "quick": "quick's recipe",
@@ -313,6 +315,12 @@ def recipe_tables(results: Path = REPO / "results") -> dict[str, str]:
     rl["method"] = rl["method"].map(PAPER_NAMES).fillna(rl["method"])
     folds = read("bench_folds.csv").rename(columns={"cv_mae": "val_mae"})
     folds["method"] = folds["method"].map(PAPER_NAMES).fillna(folds["method"])
+    confirm = read("bench_recipe_rl_cv.csv")
+    confirm = pd.DataFrame({
+        "configuration": confirm["method"].map(PAPER_NAMES), "change": confirm["change"],
+        "CV MAE": confirm["cv_mae"], "quick's CV MAE": confirm["quick_cv_mae"],
+        "difference ± SE": [f"{signed(m, 4)} ± {se:.4f}" for m, se in zip(confirm["diff_mean"], confirm["diff_se"])],
+        "verdict": [reading(v, 5) for v in confirm["verdict"]]})
     curve = read("bench_curve_steps.csv")
     curve["method"] = curve["method"].map(PAPER_NAMES).fillna(curve["method"])
     source = read("bench_source_wd.csv")[
@@ -337,6 +345,7 @@ def recipe_tables(results: Path = REPO / "results") -> dict[str, str]:
                                               "fold_train_rows": "rows per fold model"}).replace("val MAE", "CV MAE"),
         "recipe_rl.md": seed_means(rl, {"method": "configuration", "layer": "layer", "change": "change"},
                                    sort=["method"]),
+        "recipe_rl_cv.md": markdown_table(confirm),
         "curve_steps.md": seed_means(curve, {"size": "training rows", "method": "configuration", "batch": "batch",
                                              "min_steps": "at least … steps", "epochs": "epochs"}),
     }
