@@ -211,6 +211,18 @@ def test_provenance_force_starts_the_folder_afresh(files, tmp_path):
     assert json.loads((out / FILE).read_text())["seed"] == 3
 
 
+def test_benchmark_force_with_unusable_formulas_keeps_the_folder(files, tmp_path, capsys):
+    out = tmp_path / "B"
+    check_results_dir(out, str(files / "small.csv"), "smoke", seed=0)
+    (out / "runs" / "sc-dl-ef").mkdir(parents=True)
+    (out / "runs" / "sc-dl-ef" / "metrics.json").write_text('{"method": "sc-dl-ef"}')
+    pd.read_csv(files / "small.csv").assign(formula="Xx2O").to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["benchmark", str(tmp_path / "bad.csv"), *SMOKE, "-o", str(out), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "rows have unusable formulas" in err, err
+    assert (out / "runs" / "sc-dl-ef" / "metrics.json").is_file()
+
+
 def test_a_folder_from_before_provenance_is_checked_by_its_runs(files, tmp_path):
     (tmp_path / "runs" / "sc-dl-ef").mkdir(parents=True)
     write_json(tmp_path / "runs" / "sc-dl-ef" / "metrics.json", {"dataset": "jarvis_formation_energy",

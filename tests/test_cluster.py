@@ -92,6 +92,32 @@ def test_a_raising_task_is_one_line_and_the_others_are_kept(client):
     assert done == [1] and len(caught) == 1 and "\n" not in str(caught[0].message)
 
 
+def test_a_cancelled_task_while_the_scheduler_lives_says_so():
+    import threading
+
+    from distributed import Client, Future
+
+    with Client(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as client:
+        def cancel_once_running() -> None:
+            while not any(client.processing().values()):
+                time.sleep(0.05)
+            Future("unit-slow", client=client).cancel()
+
+        threading.Thread(target=cancel_once_running, daemon=True).start()
+        with pytest.raises(TlrlError, match=r"the Dask scheduler at \S+ cancelled unit slow \(a worker was lost\); the "
+                                            "finished units' results are kept"):
+            cluster.run_tasks(client, {"slow": (time.sleep, (30,))}, lambda: None, "unit")
+
+
+def test_sizes_over_the_usable_rows_are_refused_before_any_folder_on_a_cluster_too(client, jarvis_slice, tmp_path):
+    from tlrl.curve import run_curve
+
+    half = jarvis_slice.assign(formula=jarvis_slice.formula.where(jarvis_slice.index % 2 == 0, "Xx2O"))
+    with pytest.raises(TlrlError, match=r"the largest size, 300, exceeds the 2\d\d usable train rows \(of 400"):
+        run_curve(half, tmp_path / "o", sizes=(300,), methods=["mean"], profile="smoke", client=client)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_tiny_curve_on_local_2_equals_the_serial_one(client, jarvis_slice, tmp_path):
     from tlrl.curve import run_curve
 
@@ -160,7 +186,8 @@ def dask_cluster(folder: Path, workers: int) -> Iterator[tuple[str, subprocess.P
         for i in range(workers):
             start(f"worker-{i}", "worker", "--nthreads", "1", "--no-dashboard")
         with Client(scheduler_file=str(file), timeout=60) as client:
-            client.wait_for_workers(workers, timeout=60)
+            if workers:
+                client.wait_for_workers(workers, timeout=60)
             address = client.scheduler.address
         yield address, scheduler
     finally:
@@ -243,3 +270,13 @@ def test_a_run_that_lands_after_its_client_left_joins_the_summaries_on_rerun(sli
     pd.read_csv(out / "results.csv").head(1).to_csv(out / "results.csv", index=False)
     assert main(["benchmark", str(slice_csv), *BENCHMARK, "-o", str(out)]) == 0
     assert _numbers(out / "results.csv").equals(_numbers(serial_benchmark / "results.csv"))
+
+
+@pytest.mark.parametrize("command", ["curve", "benchmark"])
+def test_a_scheduler_without_workers_is_one_line_before_any_folder(command, slice_csv, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
+    with dask_cluster(tmp_path, 0) as (address, _):
+        code = main([command, str(slice_csv), "--profile", "smoke", "--cluster", address, "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"error: the scheduler at {address} has no workers" in err and not (tmp_path / "o").exists()

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from tlrl.cli import main
 from tlrl.errors import TlrlError
 from tlrl.io import output_lock
 from tlrl.paired import FEW_PAIRS, compare, reading
+from tlrl.profiles import get_profile
 from tlrl.train import TrainConfig
 
 METHODS = ["mean", "zero-shot", "offset", "tl-finetune", "rl-dl-relu", "peer-hgb-pa"]
@@ -295,3 +297,144 @@ def test_a_lock_that_cannot_be_made_is_one_error(small_csv, tmp_path, monkeypatc
     monkeypatch.setattr(io.os, "open", refuse_locks)
     err = _one_error(["curve", str(small_csv), *MEAN, "--sizes", "30", "-o", str(tmp_path / "o")], capsys)
     assert f"cannot write {tmp_path / 'o'}: Permission denied" in err and not (tmp_path / "o").exists()
+
+
+# --- issue 22: nothing is written or discarded before the input is known to be good ------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_csvs(small_csv) -> Path:
+    """Beside small.csv: every formula unusable, every other one unusable, the test part's all unusable."""
+    df, folder = pd.read_csv(small_csv), small_csv.parent
+    df.assign(formula="Xx2O").to_csv(folder / "unusable.csv", index=False)
+    df.assign(formula=df.formula.where(df.index % 2 == 0, "Xx2O")).to_csv(folder / "half.csv", index=False)
+    df.assign(formula=df.formula.where(df.split == "train", "Xx2O")).to_csv(folder / "badtest.csv", index=False)
+    pd.concat([df[df.split == "train"].head(8), df[df.split == "test"].head(4)]).to_csv(folder / "eight.csv",
+                                                                                         index=False)
+    return folder
+
+
+BAD_DATA = {
+    "formulas-unusable": (["unusable.csv", "--sizes", "30"], "60 of 60 rows have unusable formulas"),
+    "formula-col-wrong": (["small.csv", "--sizes", "30", "--formula-col", "target"], "rows have unusable formulas"),
+    "size-over-usable-rows": (["half.csv", "--sizes", "40"],
+                              "the largest size, 40, exceeds the 30 usable train rows (of 60: the others were dropped"),
+    "test-part-unusable": (["badtest.csv", "--sizes", "30"], "20 of 20 rows have unusable formulas"),
+    "default-sizes-too-few-rows": (["eight.csv"], "a size needs at least 10 rows, got 8"),
+    "fullwidth-size": (["small.csv", "--sizes", "３０"], "must be integers separated by commas, got '３０'"),
+    "underscore-size": (["small.csv", "--sizes", "3_0"], "must be integers separated by commas, got '3_0'"),
+    "fullwidth-seed": (["small.csv", "--sizes", "30", "--seeds", "０"], "must be integers separated by commas"),
+    "fullwidth-seeds-at": (["small.csv", "--sizes", "30", "--seeds-at", "３０=0"], "must be one SIZE=SEEDS"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+def test_bad_data_is_one_line_and_leaves_a_finished_folder_as_it_was(case, bad_csvs, tmp_path, capsys):
+    finished = tmp_path / "finished"
+    assert main(["curve", str(bad_csvs / "small.csv"), *MEAN, "--sizes", "30", "--seeds", "0", "-o",
+                 str(finished)]) == 0
+    before = {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()}
+    name, *options = BAD_DATA[case][0]
+    for out, force in ((tmp_path / "new", []), (finished, ["--force"])):
+        with warnings.catch_warnings(record=True) as caught:  # in a terminal each would be one more line
+            err = _one_error(["curve", str(bad_csvs / name), *MEAN, *options, "-o", str(out), *force], capsys)
+        assert BAD_DATA[case][1] in err and caught == [], [str(w.message) for w in caught]
+    assert not (tmp_path / "new").exists()
+    assert {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()} == before
+
+
+def test_an_api_frame_of_numbers_or_an_unwritable_cache_is_refused_before_any_folder(jarvis_slice, tmp_path,
+                                                                                      monkeypatch):
+    numbers = jarvis_slice.assign(formula=range(len(jarvis_slice)))
+    with pytest.raises(TlrlError, match="rows have unusable formulas"):
+        curve.run_curve(numbers, tmp_path / "o", sizes=(30,), methods=["mean"], profile="smoke")
+    monkeypatch.setenv("TLRL_CACHE_DIR", "/proc/nocache")
+    for method in ("peer-hgb-pa", "rl-dl-relu"):
+        with pytest.raises(TlrlError, match="/proc takes no new files.*writable TLRL_CACHE_DIR"):
+            curve.run_curve(jarvis_slice, tmp_path / "o", sizes=(30,), methods=[method], profile="smoke")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_first_run_that_fails_before_any_unit_leaves_no_folder(jarvis_slice, tmp_path, monkeypatch):
+    kw = {"sizes": (30,), "methods": ["mean"], "seeds": (0,), "profile": "smoke"}
+
+    def fail(*args):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(curve._Curve, "run_unit", fail)
+    with pytest.raises(RuntimeError):
+        curve.run_curve(jarvis_slice, tmp_path / "o", **kw)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["curve", "--device", "cuda"], ["curve", "--device", "cuda:1"],
+                                  ["curve", "--device", "mps"], ["benchmark", "--device", "cuda"],
+                                  ["fit", "--method", "sc-dl-ef", "--device", "cuda"]])
+def test_a_device_torch_lacks_is_one_line_before_any_folder(argv, small_csv, tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert main([argv[0], str(small_csv), "--profile", "smoke", *argv[1:], "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"error: device {argv[-1]} is not available" in err, err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(TlrlError, match="device cuda is not available"):
+        curve.run_curve(small_csv, tmp_path / "o", sizes=(30,), methods=["mean"],
+                        profile=get_profile("smoke").with_(train__device="cuda"))
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture
+def finished(jarvis_slice, tmp_path) -> tuple[Path, dict]:
+    """A finished curve folder of jarvis_slice, and the arguments that made it."""
+    kw = {"sizes": (30,), "methods": ["mean", "offset"], "seeds": (0,), "profile": "smoke"}
+    curve.run_curve(jarvis_slice, tmp_path / "c", **kw)
+    return tmp_path / "c", kw
+
+
+def test_a_curve_folder_without_curve_csv_resumes(finished, jarvis_slice, monkeypatch):
+    out, kw = finished
+    (out / "curve.csv").unlink()
+    monkeypatch.setattr(curve._Curve, "run_unit", lambda *a, **k: pytest.fail("a finished unit was rerun"))
+    assert len(curve.run_curve(jarvis_slice, out, **kw)) == 2 and (out / "curve.csv").is_file()
+
+
+@pytest.mark.parametrize("record", ["{garbage", "[]", None], ids=["unreadable", "a-list", "deleted"])
+def test_an_unusable_or_missing_record_is_refused_and_force_starts_afresh(record, finished, small_csv, capsys):
+    out, kw = finished
+    if record is None:
+        (out / "provenance.json").unlink()
+        message = f"{out} has units but no provenance.json: use --force to start the folder afresh"
+    else:
+        (out / "provenance.json").write_text(record)
+        message = "provenance.json is " + ("unreadable (JSONDecodeError)" if record == "{garbage" else
+                                            "not a provenance record (a JSON object)")
+    argv = ["curve", str(small_csv), *MEAN, "--sizes", "30", "--seeds", "0", "-o", str(out)]
+    assert message in _one_error(argv, capsys)
+    assert main([*argv, "--force"]) == 0
+    assert json.loads((out / "provenance.json").read_text())["dataset"]["name"] == str(small_csv)
+    assert sorted(p.name for p in (out / "runs" / "30").iterdir()) == ["mean_s0.csv"]  # the other data's went
+
+
+BAD_CALLS = {
+    "out-dir-none": ({"out_dir": None}, "out_dir must be a folder path (a str or pathlib.Path), got None"),
+    "out-dir-int": ({"out_dir": 5}, "out_dir must be a folder path (a str or pathlib.Path), got 5"),
+    "out-dir-bytes": ({"out_dir": b"x"}, "out_dir must be a folder path (a str or pathlib.Path), got b'x'"),
+    "out-dir-empty": ({"out_dir": ""}, "out_dir must be a folder path (a str or pathlib.Path), got ''"),
+    "source-int": ({"source": 5}, "source must be a checkpoint folder (a str or pathlib.Path) or None, got 5"),
+    "profile-dict": ({"profile": {"name": "smoke"}}, "unknown profile {'name': 'smoke'}"),
+    "client-text": ({"client": "local"}, "client must be a distributed.Client or None, got 'local'"),
+    "client-int": ({"client": 1}, "client must be a distributed.Client or None, got 1"),
+    "force-text": ({"force": "no"}, "force must be True or False, got 'no'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CALLS)
+def test_bad_api_types_are_one_error_before_any_folder(case, jarvis_slice, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    given, message = BAD_CALLS[case]
+    kw = {"out_dir": tmp_path / "new" / "out", "sizes": (30,), "methods": ["mean"], "profile": "smoke"} | given
+    with pytest.raises(TlrlError, match=re.escape(message)):
+        curve.run_curve(jarvis_slice, **kw)
+    assert list(tmp_path.iterdir()) == []

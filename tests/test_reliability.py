@@ -136,7 +136,7 @@ CLI_ERRORS = {
     "19-fit-loop-under-the-output": (lambda f: [*FIT, f"{f}/small.csv", "-o", f"{f}/loopy", "--force"],
                                      "did not write (fold_0)"),
     "21-provenance-is-a-list": (lambda f: ["benchmark", f"{f}/small.csv", *SMOKE, "-o", f"{f}/prov_list"],
-                                "is not a provenance record (a JSON object); delete it"),
+                                "is not a provenance record (a JSON object): use --force to start the folder afresh"),
     "21-truncated-run-metrics": (lambda f: ["benchmark", f"{f}/small.csv", *SMOKE, "--methods", "sc-dl-ef",
                                             "-o", f"{f}/prov_ok"], "metrics.json is unreadable (JSONDecodeError): "
                                                                    "delete the folder"),

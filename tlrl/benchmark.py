@@ -11,18 +11,22 @@ import json
 import os
 import platform
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tlrl.cluster import check_client
+from tlrl.featurize import featurize
 from tlrl.io import atomic_write, write_csv, write_json
-from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method, run
-from tlrl.outputs import claim_folder
+from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method, prepare_data, run
+from tlrl.outputs import claim_folder, run_folder
 from tlrl.paired import RULE, Paired, compare
 from tlrl.profiles import Profile, get_profile
 from tlrl.provenance import check_results_dir, read_metrics
+from tlrl.train import check_device
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -57,14 +61,21 @@ def run_benchmark(
     """Run the configurations (all by default) and write results.csv, sweep.csv, table2.md.
 
     A folder holding results of another dataset, profile, seed, source or tlrl version is
-    refused before any work (``tlrl.provenance``); ``force`` starts it afresh. With a
+    refused before any work (``tlrl.provenance``); ``force`` starts it afresh, once the data's formulas
+    are known to be usable. With a
     ``distributed.Client`` each configuration is a Dask task (``tlrl.cluster``).
     """
-    out = Path(out_dir)
+    out = run_folder(out_dir, force)
+    check_client(client)
     prof = get_profile(profile)
+    check_device(prof.train.device)
     slugs = methods or list(METHODS)
     for slug in slugs:
         get_method(slug)  # an unknown slug fails before any work starts
+    with warnings.catch_warnings():  # each configuration reports its dropped rows itself
+        warnings.simplefilter("ignore")
+        for part in prepare_data(dataset, prof, seed, data_dir):
+            featurize(part, "ef", progress=False)  # unusable formulas fail before a forced folder is cleared
     claim_folder(out, "benchmark", force, inputs=[None if isinstance(dataset, pd.DataFrame) else dataset, source])
     for path in out.glob("runs/*/metrics.json"):
         read_metrics(path)  # a broken one is reported before any work

@@ -61,9 +61,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _integer(text: str) -> int:
+    """``text`` as an integer in ASCII digits; ValueError otherwise (``int`` also takes '２０' and '1_0')."""
+    if not re.fullmatch(r"-?[0-9]+", text.strip()):
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
 def _seed(text: str) -> int:
     try:
-        value = int(text)
+        value = _integer(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer from 0 to {SEED_MAX}, got {text!r}") from None
     if not 0 <= value <= SEED_MAX:
@@ -207,7 +214,7 @@ def _client(args: argparse.Namespace):
 
 def _int_list(text: str) -> list[int]:
     try:
-        values = [int(v) for v in text.split(",")]
+        values = [_integer(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be integers separated by commas, got {text!r}") from None
     if any(v < 0 for v in values):
@@ -217,7 +224,7 @@ def _int_list(text: str) -> list[int]:
 
 def _size_seeds(text: str) -> tuple[int, list[int]]:
     size, sep, seeds = text.partition("=")
-    if not sep or not size.strip().isdigit():
+    if not sep or not re.fullmatch(r"[0-9]+", size.strip()):
         raise argparse.ArgumentTypeError(f"must be one SIZE=SEEDS such as 10000=0 or 10000=0,1, got {text!r}")
     return int(size), _int_list(seeds)
 
@@ -465,6 +472,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default")
     on_term = _terminate_as_interrupt()
     try:
+        if getattr(args, "device", None) is not None:  # every command with --device, before any folder
+            from tlrl.train import check_device
+
+            check_device(args.device)
         args.func(args)
     except TlrlError as exc:
         print(f"{prefix}: error: {' '.join(str(exc).split())}", file=sys.stderr)

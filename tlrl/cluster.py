@@ -46,9 +46,11 @@ def connect(address: str) -> Client:
     remote = re.fullmatch(r"tcp://([^/:\s]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})", address)
     if remote is not None and 0 < int(remote[2]) < 2**16:
         try:
-            return Client(address, timeout=CONNECT_TIMEOUT_S)
+            client = Client(address, timeout=CONNECT_TIMEOUT_S)
         except OSError as exc:  # TimeoutError included: no scheduler there, or no such host
             raise TlrlError(f"no Dask scheduler answers at {address} ({exc})") from None
+        check_client(client)
+        return client
     match = re.fullmatch(r"local(?::([1-9]\d*))?", address)
     if match is None:
         raise TlrlError(f"--cluster must be local, local:N or tcp://HOST:PORT (a port from 1 to 65535), "
@@ -58,11 +60,29 @@ def connect(address: str) -> Client:
     return Client(n_workers=workers, threads_per_worker=max(1, cores // workers), processes=True)
 
 
+def check_client(client: object) -> None:
+    """Refuse, before any work, a ``client`` that is not a ``distributed.Client`` (None passes: no cluster),
+    or whose scheduler has no worker within ``CONNECT_TIMEOUT_S`` seconds (the client is then closed)."""
+    if client is None:
+        return
+    distributed = sys.modules.get("distributed")  # a Client exists only once distributed is imported
+    if distributed is None or not isinstance(client, distributed.Client):
+        raise TlrlError(f"client must be a distributed.Client or None, got {client!r}")
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+    except TimeoutError:
+        address = client.scheduler.address
+        _close_quietly(client)
+        raise TlrlError(f"the scheduler at {address} has no workers (none joined within {CONNECT_TIMEOUT_S} s); "
+                        f"start some with 'dask worker {address}'") from None
+
+
 def run_tasks(client: Client, tasks: dict[str, Task], on_result: Callable[[], object], what: str) -> None:
     """Run each named task on the cluster and call ``on_result`` after each success.
 
     A failed task is one warning line (its name and error) and the others go on; at the end a
-    ``TlrlError`` names the failed ones. A lost scheduler is a ``TlrlError`` at once, the client closed.
+    ``TlrlError`` names the failed ones. A cancelled task (a lost scheduler cancels them all) is a
+    ``TlrlError`` at once, the client closed.
     Progress: dask's bar in a terminal, unless TQDM_DISABLE is set.
     """
     from distributed import as_completed, progress
@@ -82,10 +102,12 @@ def run_tasks(client: Client, tasks: dict[str, Task], on_result: Callable[[], ob
             error = future.exception()
             warnings.warn(f"{what} {futures[future]} failed: {type(error).__name__}: {error}", stacklevel=2)
             failed.append(futures[future])
-        else:  # cancelled: the client lost its scheduler, which cancels every task
+        else:  # cancelled: the client lost its scheduler (which cancels every task), or the task lost a worker
+            name = futures[future]
+            lost = (f"lost the Dask scheduler at {address} ({what} {name} was cancelled)" if client.status != "running"
+                    else f"the Dask scheduler at {address} cancelled {what} {name} (a worker was lost)")
             _close_quietly(client)
-            raise TlrlError(f"lost the Dask scheduler at {address} ({what} {futures[future]} was cancelled); the "
-                            f"finished {what}s' results are kept: rerun the same command to resume")
+            raise TlrlError(f"{lost}; the finished {what}s' results are kept: rerun the same command to resume")
     if failed:
         raise TlrlError(f"{len(failed)} of {len(tasks)} {what}s failed ({', '.join(sorted(failed))}); the others' "
                         "results are kept: rerun the same command to retry them")

@@ -22,6 +22,7 @@ cover the run's own sizes, seeds and methods, as ``provenance.json`` records the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import numbers
@@ -35,18 +36,19 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tlrl.cluster import check_client
 from tlrl.data import dataset_name, default_cache_dir
 from tlrl.errors import TlrlError
 from tlrl.featurize import featurize
-from tlrl.io import output_lock, remove_stale_temporaries, write_csv
+from tlrl.io import check_writable, output_lock, remove_stale_temporaries, write_csv
 from tlrl.methods import METHODS, Method, get_method, new_models, peer_model, prepare_data, training_profile
-from tlrl.outputs import claim_folder
+from tlrl.outputs import claim_folder, run_folder
 from tlrl.paired import compare
 from tlrl.predict import predict_array
 from tlrl.profiles import Profile, get_profile
-from tlrl.provenance import check_results_dir
+from tlrl.provenance import FILE, check_results_dir
 from tlrl.representation import load_source, representation
-from tlrl.train import TrainConfig, fit_many
+from tlrl.train import TrainConfig, check_device, fit_many
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -223,54 +225,85 @@ def run_curve(
     ``sizes``: None takes those of ``DEFAULT_SIZES`` that the train part holds (at least the smallest),
     with a warning naming those left out. ``methods``: configurations and reference lines (default:
     ``CURVE_METHODS`` and ``REFERENCES``); ``seeds_at``: other seeds at some sizes (e.g. ``{10000: [0]}``
-    to cut seeds where a fit is dear). Every argument is checked before any folder is written.
-    The folder is locked for the run (``tlrl.io.output_lock``); a folder holding results of another
-    dataset, profile, source or tlrl version is refused unless ``force``, which also reruns every unit.
-    The summaries cover exactly this run's units, and ``provenance.json``'s ``plan`` names them; units
-    of other sizes or seeds stay in ``runs/`` for a later run that asks for them. With a
-    ``distributed.Client`` each unit is a Dask task (``tlrl.cluster``).
+    to cut seeds where a fit is dear). Every argument, and the data (featurised, its usable rows against
+    the sizes), is checked before the folder is touched; a run that fails before any unit finished
+    removes the folder it made. The folder is locked for the run (``tlrl.io.output_lock``); a folder
+    holding results of another dataset, profile, source or tlrl version is refused unless ``force``,
+    which also reruns every unit. The summaries cover exactly this run's units, and
+    ``provenance.json``'s ``plan`` names them; units of other sizes or seeds stay in ``runs/`` for a
+    later run that asks for them. With a ``distributed.Client`` each unit is a Dask task (``tlrl.cluster``).
     """
-    out = Path(out_dir)
+    out = run_folder(out_dir, force)
+    check_client(client)
     prof = get_profile(profile)
+    check_device(prof.train.device)
     slugs = _check_methods(methods)
     seeds = _integers(seeds, "seeds")
     sizes = None if sizes is None else _integers(sizes, "sizes")
     seeds_at = _check_seeds_at(seeds_at)
     if any(not 0 <= s < 2**32 for s in [*seeds, *(s for v in seeds_at.values() for s in v)]):
         raise TlrlError(f"seeds must be integers from 0 to {2**32 - 1}")
-    train, test = prepare_data(dataset, prof, 0, data_dir)
+    if sizes is not None:
+        _check_sizes(sizes, seeds_at)
+    if source is not None:
+        load_source(source)  # a source that is no EF checkpoint fails here, whatever the methods
+    with warnings.catch_warnings(record=True) as caught:  # shown once the input passed, so an error is one line
+        train, test = prepare_data(dataset, prof, 0, data_dir)
+        curve = build_curve(train, test, prof, source, slugs)  # featurising drops or refuses the unusable rows
+    n_train, left_out = curve.n_train, []
     if sizes is None:  # the default sizes the data holds; seeds_at for the others does not apply
-        sizes = [n for n in DEFAULT_SIZES if n <= len(train)] or [min(DEFAULT_SIZES[0], len(train))]
-        seeds_at = {n: v for n, v in seeds_at.items() if n <= len(train)}
-        if DEFAULT_SIZES[-1] > len(train):
-            warnings.warn(f"the train part holds {len(train)} rows: the curve runs at sizes {sizes}, without the "
-                          f"default sizes {[n for n in DEFAULT_SIZES if n > len(train)]}", stacklevel=2)
-    _check_sizes(sizes, len(train))  # again after featurizing, which may drop rows
-    if min(sizes) < 2 * VAL_EVERY:
-        raise TlrlError(f"a size needs at least {2 * VAL_EVERY} rows, got {min(sizes)}")
-    if set(seeds_at) - set(sizes):
-        raise TlrlError(f"seeds are given for sizes not on the curve: {sorted(set(seeds_at) - set(sizes))}")
+        sizes = [n for n in DEFAULT_SIZES if n <= n_train] or [min(DEFAULT_SIZES[0], n_train)]
+        seeds_at = {n: v for n, v in seeds_at.items() if n <= n_train}
+        left_out = [n for n in DEFAULT_SIZES if n > n_train]
+        _check_sizes(sizes, seeds_at)
+    if max(sizes) > n_train:
+        dropped = f" (of {len(train)}: the others were dropped as unusable)" if n_train < len(train) else ""
+        raise TlrlError(f"the largest size, {max(sizes)}, exceeds the {n_train} usable train rows{dropped}")
     plan = [(size, slug, seeds_at.get(size, seeds)) for size in sorted(sizes) for slug in slugs]
     record = {"sizes": sorted(sizes), "seeds": seeds, "seeds_at": seeds_at, "methods": slugs}
-    with output_lock(out):
+    with output_lock(out):  # only now, with every input checked, may the folder change
+        made = not out.exists()
         claim_folder(out, "curve", force, inputs=[dataset_name(dataset), source])
         check_results_dir(out, dataset, prof, 0, source, data_dir, force, plan=record)
-        for folder in (out / "runs").glob("*"):
-            remove_stale_temporaries(folder)
-        todo = [unit for unit in plan if force or _read_unit(_unit_path(out, *unit), *unit) is None]
-        for path in (_unit_path(out, *unit) for unit in todo):
-            if not force and path.exists():
-                warnings.warn(f"{path} is cut short or lacks some of its seeds' rows; it runs again", stacklevel=2)
-        write_summaries(out, plan)  # curve.csv marks the folder as a curve's from the start
-        if client is not None:
-            _run_on(client, dataset, out, plan, todo, prof, source, data_dir, slugs)
-            return write_summaries(out, plan)
-        curve = build_curve(train, test, prof, source, slugs)
-        _check_sizes(sizes, curve.n_train)
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if left_out:
+            warnings.warn(f"the train part holds {n_train} rows: the curve runs at sizes {sizes}, without the "
+                          f"default sizes {left_out}", stacklevel=2)
+        try:
+            return _run_plan(out, plan, force, curve, client, dataset, prof, source, data_dir, slugs)
+        except BaseException:
+            if made:
+                _remove_unstarted(out)
+            raise
+
+
+def _run_plan(out: Path, plan: list, force: bool, curve: _Curve, client: Client | None, dataset, prof: Profile,
+              source, data_dir, slugs: list[str]) -> pd.DataFrame:
+    """Run the plan's units that are not finished (all with ``force``) and return curve.csv's table."""
+    for folder in (out / "runs").glob("*"):
+        remove_stale_temporaries(folder)
+    todo = [unit for unit in plan if force or _read_unit(_unit_path(out, *unit), *unit) is None]
+    for path in (_unit_path(out, *unit) for unit in todo):
+        if not force and path.exists():
+            warnings.warn(f"{path} is cut short or lacks some of its seeds' rows; it runs again", stacklevel=3)
+    if client is not None:
+        _run_on(client, dataset, out, plan, todo, prof, source, data_dir, slugs)
+    else:
         for size, slug, size_seeds in tqdm(todo, desc="curve", unit="fit", disable=not prof.train.progress):
             write_csv(_unit_path(out, size, slug, size_seeds), curve.run_unit(slug, size, size_seeds))
             write_summaries(out, plan)
-        return write_summaries(out, plan)
+    return write_summaries(out, plan)
+
+
+def _remove_unstarted(out: Path) -> None:
+    """After a failure before any unit finished in a folder this run made: remove the folder again."""
+    if any(not p.name.startswith(".") for p in out.glob("runs/*/*.csv")):
+        return
+    (out / FILE).unlink(missing_ok=True)
+    for folder in [*out.glob("runs/*"), out / "runs", out]:
+        with contextlib.suppress(OSError):  # a folder still holding something stays
+            folder.rmdir()
 
 
 def _check_methods(methods: Sequence[str] | None) -> list[str]:
@@ -318,7 +351,13 @@ def build_curve(train: pd.DataFrame, test: pd.DataFrame, prof: Profile, source: 
     """The features, the source (where ``slugs`` need it) and its predictions for a curve's units."""
     needs_source = any(s in ("zero-shot", "offset") or (s in METHODS and METHODS[s].uses_source) for s in slugs)
     needs_pa = any(s in METHODS and METHODS[s].inputs == "pa" for s in slugs)
-    return _Curve(train, test, prof, load_source(source) if needs_source else None, default_cache_dir(), needs_pa)
+    cache = default_cache_dir()
+    if needs_pa or any(s in METHODS and METHODS[s].inputs == "representation" for s in slugs):
+        try:
+            check_writable(cache, folder=True)
+        except TlrlError as exc:
+            raise TlrlError(f"{exc}; the feature cache needs a writable TLRL_CACHE_DIR") from None
+    return _Curve(train, test, prof, load_source(source) if needs_source else None, cache, needs_pa)
 
 
 def _run_on(client: Client, dataset, out: Path, plan: list, todo: list, prof: Profile, source, data_dir,
@@ -335,9 +374,12 @@ def _run_on(client: Client, dataset, out: Path, plan: list, todo: list, prof: Pr
     run_tasks(client, tasks, lambda: write_summaries(out, plan), "unit")
 
 
-def _check_sizes(sizes: Sequence[int], n_train: int) -> None:
-    if max(sizes) > n_train:
-        raise TlrlError(f"the largest size, {max(sizes)}, exceeds the {n_train} usable train rows")
+def _check_sizes(sizes: Sequence[int], seeds_at: Mapping[int, Sequence[int]]) -> None:
+    """Refuse sizes too small to validate on, and seeds for sizes not on the curve."""
+    if min(sizes) < 2 * VAL_EVERY:
+        raise TlrlError(f"a size needs at least {2 * VAL_EVERY} rows, got {min(sizes)}")
+    if set(seeds_at) - set(sizes):
+        raise TlrlError(f"seeds are given for sizes not on the curve: {sorted(set(seeds_at) - set(sizes))}")
 
 
 def _unit_path(out: Path, size: int, slug: str, seeds: Sequence[int]) -> Path:

@@ -1,14 +1,16 @@
 """Which output folders a command may write: its own kind, never a folder with inputs or foreign files.
 
 A folder's kind is read from what the tool itself wrote there: a ``tlrl fit`` run has
-``metrics.json`` naming its method, a benchmark folder ``provenance.json``, a source model a
-``card.json`` with its training settings (or, interrupted, only ``resume.pt``). ``--force``
-replaces only a folder of the command's own kind; anything else in it is refused.
+``metrics.json`` naming its method, a benchmark or curve folder ``provenance.json`` (a curve's
+names the ``plan`` of its units), a source model a ``card.json`` with its training settings (or,
+interrupted, only ``resume.pt``). ``--force`` replaces only a folder of the command's own kind;
+anything else in it is refused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -100,8 +102,9 @@ def _foreign_in_curve(folder: Path) -> list[str]:
 
 def kind_of(folder: Path) -> Kind | None:
     """The command that wrote ``folder``, by its own records; None when none did (or it is empty)."""
-    if _json(folder / "provenance.json") is not None:
-        return "curve" if (folder / "curve.csv").is_file() else "benchmark"
+    record = _json(folder / "provenance.json")
+    if record is not None:
+        return "curve" if "plan" in record or (folder / "curve.csv").is_file() else "benchmark"
     if is_fit_run(folder):
         return "fit"
     card = _json(folder / "card.json")
@@ -109,6 +112,15 @@ def kind_of(folder: Path) -> Kind | None:
             card is None and (folder / "resume.pt").is_file()):
         return "pretrain"
     return None
+
+
+def run_folder(out_dir: object, force: object) -> Path:
+    """A results folder argument of the API as a Path, checked with ``force`` (a bool) before any work."""
+    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir):
+        raise TlrlError(f"out_dir must be a folder path (a str or pathlib.Path), got {out_dir!r}")
+    if not isinstance(force, bool):
+        raise TlrlError(f"force must be True or False, got {force!r}")
+    return Path(out_dir)
 
 
 def claim_folder(output: str | Path, kind: Kind, force: bool, inputs: list[str | Path | None] = ()) -> None:

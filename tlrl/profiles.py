@@ -212,6 +212,6 @@ def get_profile(name: str | Profile, **overrides) -> Profile:
     """A named profile with optional field overrides."""
     if isinstance(name, Profile):
         return name.with_(**overrides) if overrides else name
-    if name not in PROFILES:
-        raise TlrlError(f"unknown profile {name!r}: choose from {', '.join(PROFILES)}")
+    if not isinstance(name, str) or name not in PROFILES:
+        raise TlrlError(f"unknown profile {name!r}: choose from {', '.join(PROFILES)} (or give a Profile)")
     return PROFILES[name].with_(**overrides) if overrides else PROFILES[name]

@@ -68,16 +68,20 @@ def check_results_dir(
 ) -> dict:
     """Record what produces ``results_dir``, or refuse a folder that holds results of other settings.
 
-    A folder from before provenance records (runs but no ``provenance.json``) is checked
-    against what its runs' metrics name (dataset, profile, seed, source) and then adopted.
-    With ``force`` a mismatching folder is started afresh: its ``runs/`` are deleted.
+    A benchmark folder from before provenance records (runs but no ``provenance.json``) is checked
+    against what its runs' metrics name (dataset, profile, seed, source) and then adopted; a curve's
+    units without a record, or an unreadable record, are refused. With ``force`` a mismatching or
+    unrecorded folder is started afresh: its ``runs/`` are deleted.
     ``plan``: a learning curve's sizes, seeds and methods, recorded as they are (not compared).
     Returns the record.
     """
     out = Path(results_dir)
     curve = plan is not None
     ours = describe(dataset, profile, seed, source, data_dir, curve) | ({"plan": plan} if curve else {})
-    clashes = _clashes(_recorded(out), ours) if (out / FILE).is_file() else _legacy_clashes(out, ours)
+    theirs, problem = _recorded(out, curve)
+    if problem and not force:
+        raise TlrlError(f"{problem}: use --force to start the folder afresh")
+    clashes = [problem] if problem else _clashes(theirs, ours) if theirs is not None else _legacy_clashes(out, ours)
     if clashes and not force:
         raise TlrlError(
             f"{out} holds results made with other settings ({'; '.join(clashes)}); use another results folder, "
@@ -94,14 +98,19 @@ def check_results_dir(
     return ours
 
 
-def _recorded(out: Path) -> dict:
+def _recorded(out: Path, curve: bool) -> tuple[dict | None, str | None]:
+    """The folder's record (None where it has none) and why its results cannot be checked (None: they can)."""
+    path = out / FILE
+    if not path.is_file():
+        units = curve and any(not p.name.startswith(".") for p in out.glob("runs/*/*.csv"))
+        return None, f"{out} has units but no {FILE}" if units else None
     try:
-        record = json.loads((out / FILE).read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise TlrlError(f"{out / FILE} is unreadable ({exc.__class__.__name__}); delete it or use --force") from None
+        return None, f"{path} is unreadable ({exc.__class__.__name__})"
     if not isinstance(record, dict):
-        raise TlrlError(f"{out / FILE} is not a provenance record (a JSON object); delete it or use --force")
-    return record
+        return None, f"{path} is not a provenance record (a JSON object)"
+    return record, None
 
 
 def read_metrics(path: Path) -> dict:

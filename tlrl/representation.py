@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ class Source:
 
 def load_source(source: str | Path | None = None) -> Source:
     """The shipped source model (``None``, ``SHIPPED`` or ``"oqmd"``) or a checkpoint trained on EF."""
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise TlrlError(f"source must be a checkpoint folder (a str or pathlib.Path) or None, got {source!r}")
     shipped = source in (None, SHIPPED, "oqmd")
     path = SOURCE_DIR if shipped else model_dir(source)
     if not path.exists():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -93,6 +94,24 @@ def pick_device(device: str | None = None) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def check_device(device: str | None) -> None:
+    """Refuse, before any work, a device this torch cannot train on (None: ``pick_device`` chooses)."""
+    if not device:
+        return
+    if not re.fullmatch(r"cpu|mps|cuda(:[0-9]+)?", str(device)):
+        raise TlrlError(f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
+    kind, _, index = str(device).partition(":")
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if int(index or 0) >= count:
+            found = f"only {count} CUDA device(s)" if count else "no CUDA device"
+            raise TlrlError(f"device {device} is not available: torch {torch.__version__} sees {found}; "
+                            "use --device cpu or leave --device out")
+    elif kind == "mps" and not torch.backends.mps.is_available():
+        raise TlrlError(f"device mps is not available to torch {torch.__version__}; use --device cpu or leave "
+                        "--device out")
 
 
 def device_name(device: torch.device) -> str:
