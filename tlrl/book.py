@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def setup(profile: str, dataset: str | Path, seed: int, device: str | None, resu
     results_dir = Path(results_dir) if results_dir else default_results_dir(prof.name, dataset)
     (results_dir / "chapters").mkdir(parents=True, exist_ok=True)
     check_results_dir(results_dir, dataset, prof, seed, source, data_dir)
+    warnings.formatwarning = warning_line
     sns.set_theme(style="whitegrid", context="notebook")
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight"})
     pd.set_option("display.precision", 4)
@@ -88,6 +90,11 @@ def setup(profile: str, dataset: str | Path, seed: int, device: str | None, resu
         f"This page ran with the **{prof.name}** profile on {device_words(pick_device(device))}; "
         f"the [run profiles]({PROFILES_URL}) table gives every setting. Its results are in `{shown(results_dir)}`."))
     return prof, results_dir
+
+
+def warning_line(message, category, filename, lineno, line=None) -> str:
+    """A warning as a page shows it: category and message, without the kernel's temporary file name."""
+    return f"{category.__name__}: {message}\n"
 
 
 def device_words(device: torch.device) -> str:

@@ -68,7 +68,7 @@ class Profile:
             f"{self.n_folds}-fold CV on {self.max_train_rows or 'all'} train rows, "
             f"{self.max_test_rows or 'all'} test rows; batch {t.batch_size}, {rates}, "
             f"{t.precision}, {decay}{self.epoch_caps}, {t.stopping}; {scratch_ef}"
-            f"the source layer (and TL:Freeze's number of frozen layers) chosen among {layer_grid(self.layers)}, "
+            f"the source layer (and the number of frozen layers of TL:Freeze) chosen among {layer_grid(self.layers)}, "
             f"{search}; AutoML {self.automl_evals} evals over {', '.join(self.automl_regressors)}"
         )
 
