@@ -223,6 +223,19 @@ def test_benchmark_force_with_unusable_formulas_keeps_the_folder(files, tmp_path
     assert (out / "runs" / "sc-dl-ef" / "metrics.json").is_file()
 
 
+def test_benchmark_never_writes_over_a_csv_input_inside_its_folder(files, tmp_path, capsys):
+    """The CLI passes a CSV as a table: its name must still reach the folder check, as for tlrl curve."""
+    out = tmp_path / "B"
+    check_results_dir(out, "jarvis_formation_energy", "smoke", seed=0)
+    mine = out / "results.csv"  # a user's CSV saved under a name the benchmark writes
+    pd.read_csv(files / "small.csv").to_csv(mine, index=False)
+    before = mine.read_text()
+    for force in ([], ["--force"]):
+        assert main(["benchmark", str(mine), *SMOKE, "-o", str(out), *force]) == 2
+        assert "holds the input" in capsys.readouterr().err
+    assert mine.read_text() == before
+
+
 def test_a_folder_from_before_provenance_is_checked_by_its_runs(files, tmp_path):
     (tmp_path / "runs" / "sc-dl-ef").mkdir(parents=True)
     write_json(tmp_path / "runs" / "sc-dl-ef" / "metrics.json", {"dataset": "jarvis_formation_energy",

@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tlrl.cluster import check_client
+from tlrl.data import dataset_name
 from tlrl.featurize import featurize
 from tlrl.io import atomic_write, write_csv, write_json
 from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method, prepare_data, run
@@ -76,7 +77,7 @@ def run_benchmark(
         warnings.simplefilter("ignore")
         for part in prepare_data(dataset, prof, seed, data_dir):
             featurize(part, "ef", progress=False)  # unusable formulas fail before a forced folder is cleared
-    claim_folder(out, "benchmark", force, inputs=[None if isinstance(dataset, pd.DataFrame) else dataset, source])
+    claim_folder(out, "benchmark", force, inputs=[dataset_name(dataset), source])  # a table carries its name
     for path in out.glob("runs/*/metrics.json"):
         read_metrics(path)  # a broken one is reported before any work
     check_results_dir(out, dataset, prof, seed, source, data_dir, force)
