@@ -320,7 +320,7 @@ def recipe_tables(results: Path = REPO / "results") -> dict[str, str]:
         "configuration": confirm["method"].map(PAPER_NAMES), "change": confirm["change"],
         "CV MAE": confirm["cv_mae"], "quick's CV MAE": confirm["quick_cv_mae"],
         "difference ± SE": [f"{signed(m, 4)} ± {se:.4f}" for m, se in zip(confirm["diff_mean"], confirm["diff_se"])],
-        "verdict": [reading(v, 5) for v in confirm["verdict"]]})
+        "verdict": [reading(v, len(f.split())) for v, f in zip(confirm["verdict"], confirm["fold_val_mae"])]})
     curve = read("bench_curve_steps.csv")
     curve["method"] = curve["method"].map(PAPER_NAMES).fillna(curve["method"])
     source = read("bench_source_wd.csv")[

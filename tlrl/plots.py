@@ -104,9 +104,9 @@ def plot_sweep(ax: plt.Axes, sweep: pd.DataFrame, slug: str, label: str, color=N
     for i, (rung, part) in enumerate(rows.groupby("rung")):
         part = part.sort_values("layer")
         if rung_in_label:
+            budget = _rung_detail(part)
             detail = "" if rows["rung"].nunique() == 1 else f", rung {rung}"
-            detail += f" ({_rung_detail(part)})" if _rung_detail(part) else ""
-            shown = label + detail
+            shown = label + detail + (f" ({budget})" if budget else "")
         else:
             shown = label if i == 0 else "_nolegend_"
         ax.errorbar(part["layer"], part["val_mae"], yerr=part["val_mae_std"].fillna(0), ls=style, capsize=3,
@@ -119,9 +119,9 @@ def rung_handles(sweep: pd.DataFrame, slugs) -> list[Line2D]:
     rows = sweep[sweep["method"].isin(list(slugs))] if len(sweep) else sweep
     if not len(rows) or rows["rung"].nunique() < 2:
         return []
+    budgets = {rung: _rung_detail(part) for rung, part in rows.groupby("rung")}
     return [Line2D([], [], color="0.45", ls="none", **_rung_style(rung),
-                   label=f"rung {rung}" + (f": {_rung_detail(part)}" if _rung_detail(part) else ""))
-            for rung, part in rows.groupby("rung")]
+                   label=f"rung {rung}" + (f": {budget}" if budget else "")) for rung, budget in budgets.items()]
 
 
 def plot_chosen(ax: plt.Axes, result: pd.Series, label: str, color=None, layer_in_label: bool = True) -> None:
@@ -197,7 +197,7 @@ def plot_learning_curve(summary: pd.DataFrame, labels: dict[str, str], unit: str
     """Test MAE against training rows on log–log axes: per method the mean over seeds with a band of ± one
     std, the reference lines dashed, and (``full``: method -> (rows, test MAE)) the benchmark's full-size
     points as open markers."""
-    fig, axes = plt.subplots(2, 1, figsize=(6.1, 10), sharex=True, sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(COLUMN_INCHES, 10), sharex=True, sharey=True)
     groups = (("sc-dl-ef", "peer-hgb-pa", "tl-finetune", "tl-freeze"),
               ("tl-finetune", "rl-dl-relu", "rl-dl-dense", "tlrl-dl-relu", "tlrl-dl-dense"))
     references = {"mean": ":", "zero-shot": "--", "offset": "-."}
