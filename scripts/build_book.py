@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -255,6 +256,23 @@ def gpu_tables(results: Path = REPO / "results" / "gpu") -> str:
     return "\n".join(lines) + "\n"
 
 
+def gpu_count_table(results: Path = REPO / "results" / "gpu", gpus: tuple[int, ...] = (1, 4, 8)) -> str:
+    """The full protocol's projected hours on 1, 4 and 8 GPUs at 600 epochs per fit, from the measured seconds
+    per stacked 10-fold epoch: with the plan's tasks (every fit of 10 folds is one) against one task per
+    configuration (the longest configuration bounds it)."""
+    projection = json.loads((results / "cuda.json").read_text())["projection"]
+    fit_h = projection["stacked_10_fold_epoch_s_batch32"] * 600 / 3600
+    fits = projection["fits_of_10_folds"]
+    paper = {name: n for name, n in fits.items() if not name.startswith("TL:Freeze")}
+    lines = ["| GPUs | the paper's configurations: a task per fit (h) | a task per configuration (h) "
+             "| with TL:Freeze's sweep: a task per fit (h) |", "|---|---|---|---|"]
+    for n in gpus:
+        rounds = [math.ceil(sum(f.values()) / n) for f in (paper, fits)]
+        by_config = max(sum(sorted(paper.values(), reverse=True)[i::n]) for i in range(n))
+        lines.append(f"| {n} | {rounds[0] * fit_h:.1f} | {by_config * fit_h:.1f} | {rounds[1] * fit_h:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown_table(frame) -> str:
     """A DataFrame as a Markdown table (MAEs to 4 decimals, other numbers to 3 significant digits, missing
     values blank), its index left out."""
@@ -364,6 +382,7 @@ def stage(executed: Path, src: Path) -> None:
     (generated / "profiles.md").write_text(profiles_table())
     (generated / "key_results.md").write_text(key_results())
     (generated / "gpu.md").write_text(gpu_tables())
+    (generated / "gpus.md").write_text(gpu_count_table())
     for name, text in recipe_tables().items():
         (generated / name).write_text(text)
     (src / "notebooks").mkdir()

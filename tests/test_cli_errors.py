@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tlrl import __version__, benchmark, checkpoint, methods
+from tlrl import __version__, benchmark, checkpoint, plan
 from tlrl.cli import main
 from tlrl.data import load_dataset, read_table
 from tlrl.errors import TlrlError
@@ -401,15 +401,15 @@ def test_a_killed_benchmark_resumes_to_the_uninterrupted_results(files, tmp_path
     slugs = ["sc-dl-ef", "tl-finetune"]
     whole = benchmark.run_benchmark(str(files / "small.csv"), tmp_path / "A", "smoke", methods=slugs)
 
-    calls = []
+    calls, fit = [], plan._fit
 
-    def killed_on_the_second(*args, **kwargs):
-        calls.append(args[0])
+    def killed_on_the_second(*args):
+        calls.append(args[2])
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return methods.run(*args, **kwargs)
+        return fit(*args)
 
-    monkeypatch.setattr(benchmark, "run", killed_on_the_second)
+    monkeypatch.setattr(plan, "_fit", killed_on_the_second)
     with pytest.raises(KeyboardInterrupt):
         benchmark.run_benchmark(str(files / "small.csv"), tmp_path / "B", "smoke", methods=slugs)
     monkeypatch.undo()

@@ -79,20 +79,28 @@ def test_local_2_writes_the_serial_numbers(client, jarvis_slice, tmp_path):
     assert serial[cols].equals(tasks[cols])
 
 
-def test_a_raising_task_is_one_line_and_the_others_are_kept(client):
+def _one_task(name: str, fn, args: tuple, path: Path):
+    """A driver of one step of one task."""
+    from tlrl.plan import Task
+
+    yield [Task(name, fn, args, path)]
+
+
+def test_a_raising_task_is_one_line_and_the_others_are_kept(client, tmp_path):
     from operator import truediv
 
-    from tlrl.cluster import run_tasks
+    from tlrl.cluster import run_on
 
-    done = []
+    done, good = [], tmp_path / "good"
+    drivers = {"good": _one_task("good", Path.touch, (good,), good),
+               "bad": _one_task("bad", truediv, (1, 0), tmp_path / "bad")}
     with pytest.warns(UserWarning, match="configuration bad failed: ZeroDivisionError") as caught:
         with pytest.raises(TlrlError, match=r"1 of 2 configurations failed \(bad\)"):
-            run_tasks(client, {"good": (truediv, (1, 2)), "bad": (truediv, (1, 0))}, lambda: done.append(1),
-                      "configuration")
-    assert done == [1] and len(caught) == 1 and "\n" not in str(caught[0].message)
+            run_on(client, drivers, lambda: done.append(1), "configuration")
+    assert done == [1] and good.exists() and len(caught) == 1 and "\n" not in str(caught[0].message)
 
 
-def test_a_cancelled_task_while_the_scheduler_lives_says_so():
+def test_a_cancelled_task_while_the_scheduler_lives_says_so(tmp_path):
     import threading
 
     from distributed import Client, Future
@@ -101,12 +109,14 @@ def test_a_cancelled_task_while_the_scheduler_lives_says_so():
         def cancel_once_running() -> None:
             while not any(client.processing().values()):
                 time.sleep(0.05)
-            Future("unit-slow", client=client).cancel()
+            (key,) = (k for keys in client.processing().values() for k in keys)
+            Future(key, client=client).cancel()
 
         threading.Thread(target=cancel_once_running, daemon=True).start()
         with pytest.raises(TlrlError, match=r"the Dask scheduler at \S+ cancelled unit slow \(a worker was lost\); the "
                                             "finished units' results are kept"):
-            cluster.run_tasks(client, {"slow": (time.sleep, (30,))}, lambda: None, "unit")
+            cluster.run_on(client, {"slow": _one_task("slow", time.sleep, (30,), tmp_path / "x")}, lambda: None,
+                           "unit")
 
 
 def test_sizes_over_the_usable_rows_are_refused_before_any_folder_on_a_cluster_too(client, jarvis_slice, tmp_path):

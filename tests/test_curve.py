@@ -81,7 +81,8 @@ def test_the_curve_has_one_row_per_size_method_and_seed(curve_dir):
 
 def test_a_rerun_resumes_without_training(curve_dir, jarvis_slice, monkeypatch):
     out, table = curve_dir
-    monkeypatch.setattr(curve._Curve, "run_unit", lambda *a, **k: pytest.fail("a finished unit was rerun"))
+    for name in ("run_unit", "fit"):
+        monkeypatch.setattr(curve._Curve, name, lambda *a, **k: pytest.fail("a finished unit was rerun"))
     again = curve.run_curve(jarvis_slice, out, sizes=(40, 120), methods=METHODS, seeds=(0, 1), profile="smoke",
                             seeds_at={120: [0]})
     pd.testing.assert_frame_equal(again, table, check_dtype=False)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tlrl import benchmark, checkpoint, methods
+from tlrl import benchmark, checkpoint, methods, plan
 from tlrl.cli import main
 from tlrl.data import default_cache_dir
 from tlrl.errors import TlrlError
@@ -105,13 +105,13 @@ def test_benchmark_writes_results_and_resumes(jarvis_slice, tiny_source, smoke, 
     assert sweep.columns.tolist() == methods.SWEEP_COLUMNS and set(sweep["search"]) == {"halving"}
     assert "SC:DL(EF)" in (tmp_path / "table2.md").read_text()
 
-    calls = []
-    monkeypatch.setattr(benchmark, "run", lambda *a, **k: calls.append(a))
+    calls, fit = [], plan._fit
+    monkeypatch.setattr(plan, "_fit", lambda *a: calls.append(a[2]) or fit(*a))
     benchmark.run_benchmark(jarvis_slice, tmp_path, smoke, source=tiny_source, methods=slugs)
     assert calls == []  # both finished: nothing reruns
     (tmp_path / "runs" / "sc-dl-ef" / "metrics.json").unlink()
     benchmark.run_benchmark(jarvis_slice, tmp_path, smoke, source=tiny_source, methods=slugs)
-    assert [a[0] for a in calls] == ["sc-dl-ef"]  # only the unfinished one reruns
+    assert calls == ["sc-dl-ef"]  # only the unfinished one reruns
 
 
 def test_fit_cli_writes_a_run_that_predict_accepts(jarvis_slice, tiny_source, tmp_path, capsys):

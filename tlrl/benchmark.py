@@ -1,8 +1,9 @@
 """The whole protocol: every configuration and the layer sweeps, with resumable results.
 
-Each configuration's metrics land in ``runs/<slug>/`` atomically as soon as it
-finishes; ``results.csv``, ``sweep.csv`` and ``table2.md`` are rebuilt after each one.
-A rerun skips configurations that already have metrics unless ``force=True``.
+The work is a plan of tasks (``tlrl.plan``): features, then each configuration's fits, a search
+rung at a time. Each fit lands in ``tasks/<slug>/`` as it finishes, and each configuration's metrics in
+``runs/<slug>/`` once its last fit has; ``results.csv``, ``sweep.csv`` and ``table2.md`` are rebuilt
+after each configuration. A rerun skips finished configurations and fits unless ``force=True``.
 """
 
 from __future__ import annotations
@@ -10,21 +11,22 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from tlrl.cluster import check_client
 from tlrl.data import dataset_name
 from tlrl.featurize import featurize
 from tlrl.io import atomic_write, write_csv, write_json
-from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method, prepare_data, run
+from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method
 from tlrl.outputs import claim_folder, run_folder
 from tlrl.paired import RULE, Paired, compare
+from tlrl.plan import TASKS, Job, benchmark_data, benchmark_plan, remember, run_here
 from tlrl.profiles import Profile, get_profile
 from tlrl.provenance import check_results_dir, read_metrics
 from tlrl.train import check_device
@@ -64,7 +66,7 @@ def run_benchmark(
     A folder holding results of another dataset, profile, seed, source or tlrl version is
     refused before any work (``tlrl.provenance``); ``force`` starts it afresh, once the data's formulas
     are known to be usable. With a
-    ``distributed.Client`` each configuration is a Dask task (``tlrl.cluster``).
+    ``distributed.Client`` the tasks run on Dask (``tlrl.cluster``).
     """
     out = run_folder(out_dir, force)
     check_client(client)
@@ -73,34 +75,33 @@ def run_benchmark(
     slugs = methods or list(METHODS)
     for slug in slugs:
         get_method(slug)  # an unknown slug fails before any work starts
-    with warnings.catch_warnings():  # each configuration reports its dropped rows itself
-        warnings.simplefilter("ignore")
-        for part in prepare_data(dataset, prof, seed, data_dir):
+    job = Job(prof if client is None else prof.with_(train__progress=False), seed, data_dir, source, tuple(slugs))
+    with warnings.catch_warnings(record=True) as caught:  # shown once the folder is known to be usable
+        warnings.simplefilter("always")
+        data = benchmark_data(job, dataset)  # a source that is no EF checkpoint fails here
+        for part in (data.train, data.test):
             featurize(part, "ef", progress=False)  # unusable formulas fail before a forced folder is cleared
     claim_folder(out, "benchmark", force, inputs=[dataset_name(dataset), source])  # a table carries its name
     for path in out.glob("runs/*/metrics.json"):
         read_metrics(path)  # a broken one is reported before any work
     check_results_dir(out, dataset, prof, seed, source, data_dir, force)
-    results = None
-    if client is not None:  # the summaries are rebuilt after each task
-        from tlrl.cluster import benchmark_task, run_tasks
-
-        tasks = {slug: (benchmark_task, (slug, dataset, source, prof, seed, data_dir, out.resolve()))
-                 for slug in slugs if force or not (out / "runs" / slug / "metrics.json").exists()}
-        run_tasks(client, tasks, lambda: write_summaries(out), "configuration")
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if force:
+        shutil.rmtree(out / TASKS, ignore_errors=True)
+    todo = [slug for slug in slugs if force or not (out / "runs" / slug / "metrics.json").exists()]
+    drivers = benchmark_plan(job, dataset, out.resolve(), todo)
+    if client is None:
+        remember(job, data)
+        run_here(drivers, lambda: write_summaries(out), "configuration", prof.train.progress)
     else:
-        for slug in tqdm(slugs, desc="benchmark", unit="config"):
-            metrics_path = out / "runs" / slug / "metrics.json"
-            if metrics_path.exists() and not force:
-                continue
-            run(slug, dataset, source=source, profile=prof, seed=seed, data_dir=data_dir,
-                out_dir=out / "runs" / slug, save_models=False)
-            results = write_summaries(out)
-    if results is None:  # nothing reran: the summaries stay unless they lack a run (one a cluster finished late)
-        results = results_table(load_runs(out))
-        summary = out / "results.csv"
-        if not summary.exists() or pd.read_csv(summary)["method"].tolist() != results["method"].tolist():
-            results = write_summaries(out)
+        from tlrl.cluster import run_on
+
+        run_on(client, drivers, lambda: write_summaries(out), "configuration")
+    results = results_table(load_runs(out))
+    summary = out / "results.csv"  # a rerun with nothing to do rewrites summaries that lack a run
+    if not summary.exists() or pd.read_csv(summary)["method"].tolist() != results["method"].tolist():
+        results = write_summaries(out)
     return results
 
 

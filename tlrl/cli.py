@@ -291,10 +291,11 @@ def _add_run_options(p: argparse.ArgumentParser, profile: bool = True, seed: boo
                        help=f"how big a run is ({sizes}) (default: quick)")
 
 
-def _add_cluster(p: argparse.ArgumentParser, unit: str) -> None:
+def _add_cluster(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
-                   help=f"run each {unit} as a Dask task: local or local:N (N worker processes on this machine) or "
-                        "tcp://HOST:PORT (a running scheduler); needs the cluster extra (default: in this process)")
+                   help="run the tasks (features, fits, search rungs) on Dask: local or local:N (N worker processes "
+                        "on this machine) or tcp://HOST:PORT (a running scheduler); needs the cluster extra "
+                        "(default: in this process)")
 
 
 def _add_columns(p: argparse.ArgumentParser, target_help: str = "column of the target (default: target)") -> None:
@@ -413,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_columns(p)
     _add_run_options(p)
     _add_device(p)
-    _add_cluster(p, "configuration")
+    _add_cluster(p)
     p.set_defaults(parser=p, func=_benchmark)
 
     p = sub.add_parser(
@@ -445,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_columns(p)
     _add_run_options(p, seed=False)
     _add_device(p)
-    _add_cluster(p, "(size, method) unit")
+    _add_cluster(p)
     p.set_defaults(parser=p, func=_curve, seed=0)
 
     p = sub.add_parser(

@@ -1,11 +1,13 @@
-"""The benchmark's configurations and the curve's units as Dask tasks (the ``cluster`` extra).
+"""The plan of a benchmark or a curve (``tlrl.plan``) on Dask (the ``cluster`` extra).
 
 ``--cluster local`` or ``local:N`` starts a ``LocalCluster`` of N worker processes (default: one a
-core) with the cores divided between them; ``tcp://HOST:PORT`` joins a running scheduler. A task is
-one configuration or one curve unit: it loads its data on the worker through the registry and cache,
-writes its result atomically into the results folder and returns nothing, so no array passes through
-the scheduler. A frame given in Python is scattered once. The client rebuilds the summaries after
-each result. Dask is imported only here, and only once a cluster is asked for.
+core) with the cores divided between them; ``tcp://HOST:PORT`` joins a running scheduler. Each task
+(a feature, a fit) loads its data on the worker through the registry and cache, once per run and worker,
+writes its result atomically into the results folder (or the feature cache) and returns nothing, so no
+array passes through the scheduler; the results folder and the cache must be shared by the client and
+the workers. A frame given in Python is scattered once. The client plans each next step from the last
+one's results and rebuilds the summaries after each configuration or unit. Dask is imported only here,
+and only once a cluster is asked for.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import logging
 import os
 import re
 import sys
+import uuid
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -25,14 +27,11 @@ from tlrl.errors import TlrlError
 from tlrl.extras import require
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
 
-    from tlrl.curve import _Curve
-    from tlrl.profiles import Profile
+    from tlrl.plan import Driver, Task
 
-Task = tuple[Callable[..., Any], tuple]
 CONNECT_TIMEOUT_S = 10  # how long to wait for a tcp:// scheduler
-_curves: dict[str, _Curve] = {}  # per worker process: the curve inputs of the run under way
 
 
 def connect(address: str) -> Client:
@@ -77,40 +76,87 @@ def check_client(client: object) -> None:
                         f"start some with 'dask worker {address}'") from None
 
 
-def run_tasks(client: Client, tasks: dict[str, Task], on_result: Callable[[], object], what: str) -> None:
-    """Run each named task on the cluster and call ``on_result`` after each success.
+def run_on(client: Client, drivers: dict[str, Driver], on_done: Callable[[], object], what: str) -> None:
+    """Run the plan's drivers (``tlrl.plan``) on the cluster: each task as soon as the step it belongs to is
+    planned and the features it needs are there; ``on_done`` after each driver ends.
 
-    A failed task is one warning line (its name and error) and the others go on; at the end a
-    ``TlrlError`` names the failed ones. A cancelled task (a lost scheduler cancels them all) is a
-    ``TlrlError`` at once, the client closed.
-    Progress: dask's bar in a terminal, unless TQDM_DISABLE is set.
+    A failed task ends its driver with one warning line (the driver's name and the error) while the others go on;
+    at the end a ``TlrlError`` names the failed ones. A cancelled task (a lost scheduler cancels them all)
+    is a ``TlrlError`` at once, the client closed. Progress: a bar of finished tasks and the dashboard's
+    address in a terminal, unless TQDM_DISABLE is set.
     """
-    from distributed import as_completed, progress
+    from distributed import as_completed
+    from tqdm.auto import tqdm
 
-    scattered: dict[int, Any] = {}
-    futures = {client.submit(fn, *(_scatter(client, a, scattered) for a in args), key=f"{what}-{name}", pure=False):
-               name for name, (fn, args) in tasks.items()}
-    if futures and not os.environ.get("TQDM_DISABLE") and sys.stdout.isatty():
+    run = uuid.uuid4().hex[:8]  # a Dask key is unique to this run: another run's results are never taken for it
+    shown = not os.environ.get("TQDM_DISABLE") and sys.stdout.isatty()
+    if shown:
         print(f"dask dashboard: {client.dashboard_link}")
-        progress(list(futures), notebook=False)
-        print()
+    bar = tqdm(desc=f"{what} tasks", unit="task", total=0, disable=not shown)
+    futures: dict[str, Future] = {}
+    steps: dict[str, list[Task]] = {}  # each unfinished driver's current step
+    scattered: dict[int, Any] = {}
+    pending = as_completed()
     address, failed = client.scheduler.address, []
-    for future in as_completed(futures):
+
+    def submit(task: Task) -> Future:
+        if task.key not in futures:
+            needs = [submit(need) for need in task.needs]
+            args = [_scatter(client, a, scattered) for a in task.args]
+            futures[task.key] = client.submit(_call, task.fn, *args, needs=needs, key=f"{task.key} {run}", pure=False)
+            pending.add(futures[task.key])
+            bar.total += 1
+            bar.refresh()
+        return futures[task.key]
+
+    def advance(name: str, results: list | None) -> None:
+        """Send the driver its step's results; submit its next step, or end it."""
+        while True:
+            try:
+                step = drivers[name].send(results)
+            except StopIteration:
+                steps.pop(name, None)
+                on_done()
+                return
+            todo = [task for task in step if not task.done()]
+            if todo:
+                steps[name] = step
+                for task in todo:
+                    submit(task)
+                return
+            results = [task.result() for task in step]
+
+    for name in drivers:
+        advance(name, None)
+    for future in pending:
+        key = future.key.rsplit(" ", 1)[0]
+        bar.update()
+        waiting = [name for name, step in steps.items() if any(task.key == key for task in step)]
         if future.status == "finished":
-            on_result()
-        elif future.status == "error":
+            for name in waiting:
+                if all(futures[t.key].status == "finished" for t in steps[name] if t.key in futures):
+                    advance(name, [task.result() for task in steps[name]])
+        elif future.status == "error":  # a feature's error comes back through the fits that need it
             error = future.exception()
-            warnings.warn(f"{what} {futures[future]} failed: {type(error).__name__}: {error}", stacklevel=2)
-            failed.append(futures[future])
+            for name in waiting:
+                warnings.warn(f"{what} {name} failed: {type(error).__name__}: {error}", stacklevel=2)
+                failed.append(name)
+                del steps[name]
         else:  # cancelled: the client lost its scheduler (which cancels every task), or the task lost a worker
-            name = futures[future]
-            lost = (f"lost the Dask scheduler at {address} ({what} {name} was cancelled)" if client.status != "running"
-                    else f"the Dask scheduler at {address} cancelled {what} {name} (a worker was lost)")
+            bar.close()
+            lost = (f"lost the Dask scheduler at {address} ({what} {key} was cancelled)" if client.status != "running"
+                    else f"the Dask scheduler at {address} cancelled {what} {key} (a worker was lost)")
             _close_quietly(client)
             raise TlrlError(f"{lost}; the finished {what}s' results are kept: rerun the same command to resume")
+    bar.close()
     if failed:
-        raise TlrlError(f"{len(failed)} of {len(tasks)} {what}s failed ({', '.join(sorted(failed))}); the others' "
+        raise TlrlError(f"{len(failed)} of {len(drivers)} {what}s failed ({', '.join(sorted(failed))}); the others' "
                         "results are kept: rerun the same command to retry them")
+
+
+def _call(fn: Callable[..., None], *args: Any, needs: list) -> None:
+    """``fn(*args)`` once the tasks it ``needs`` are done (Dask waits for them: they are its arguments)."""
+    fn(*args)
 
 
 def _close_quietly(client: Client) -> None:
@@ -131,24 +177,3 @@ def _scatter(client: Client, arg: Any, scattered: dict[int, Any]) -> Any:
     if id(arg) not in scattered:
         scattered[id(arg)] = client.scatter(arg, broadcast=True, hash=False)
     return scattered[id(arg)]
-
-
-def benchmark_task(slug: str, dataset, source, prof: Profile, seed: int, data_dir, out: Path) -> None:
-    """One configuration into ``out/runs/<slug>/`` (``tlrl.methods.run``, written as a whole)."""
-    from tlrl.methods import run
-
-    run(slug, dataset, source=source, profile=prof, seed=seed, data_dir=data_dir, out_dir=out / "runs" / slug,
-        save_models=False)
-
-
-def curve_task(token: str, dataset, prof: Profile, source, data_dir, slugs: list[str], slug: str, size: int,
-               seeds: list[int], path: Path) -> None:
-    """One curve unit into ``path``; the worker builds the curve's inputs once per run (``token``)."""
-    from tlrl.curve import build_curve
-    from tlrl.io import write_csv
-    from tlrl.methods import prepare_data
-
-    if token not in _curves:
-        _curves.clear()
-        _curves[token] = build_curve(*prepare_data(dataset, prof, 0, data_dir), prof, source, slugs)
-    write_csv(path, _curves[token].run_unit(slug, size, seeds))

@@ -26,15 +26,16 @@ import contextlib
 import hashlib
 import math
 import numbers
+import shutil
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from tlrl.cluster import check_client
 from tlrl.data import dataset_name, default_cache_dir
@@ -124,19 +125,16 @@ class _Curve:
             return self.pa, self.pa_test
         if m.inputs != "representation":
             return self.ef, self.ef_test
-        return tuple(representation(self.source, X, layer, m.activation, self.cache / "activations")
-                     for X in (self.ef, self.ef_test))
+        return self.activations(layer, m.activation)
 
     def run_unit(self, slug: str, size: int, seeds: Sequence[int]) -> pd.DataFrame:
-        """Every seed of one (size, method), trained together where the method is a network."""
+        """Every seed of one (size, method) that fits no network: a reference line or the peer."""
         start = time.perf_counter()
         splits = {s: subsample(self.n_train, size, s) for s in seeds}
         if slug in REFERENCES:
             rows = [self._reference(slug, *splits[s]) | {"seed": s} for s in seeds]
-        elif get_method(slug).learner == "hgb":
-            rows = [self._peer(*splits[s], s) | {"seed": s} for s in seeds]
         else:
-            rows = self._networks(get_method(slug), splits)
+            rows = [self._peer(*splits[s], s) | {"seed": s} for s in seeds]
         seconds = (time.perf_counter() - start) / len(seeds)
         frame = pd.DataFrame([{"size": size, "method": slug, "seconds": seconds, **r} for r in rows])
         return frame.reindex(columns=COLUMNS)
@@ -160,51 +158,87 @@ class _Curve:
         return {"test_mae": self._mae(model.predict(self.pa_test)),
                 "val_mae": self._mae(model.predict(self.pa[val_rows]), val_rows), "epochs": model.n_iter_}
 
-    def _fit(self, m: Method, layer: int | None, splits: dict, config: TrainConfig):
-        """Train one model per seed at ``layer``; return the models and their validation MAEs."""
-        X, X_test = self.inputs(m, layer)
-        frozen = layer if m.freezes else 0
-        seeds = list(splits)
-        models = [new_models(m, X.shape[1], 1, self.source, s, frozen)[0] for s in seeds]
-        results = fit_many(models, X, self.y, [splits[s][0] for s in seeds], [splits[s][1] for s in seeds],
-                           config, seeds=[s * 1000 for s in seeds])
-        return models, X_test, {s: r.best_val_mae for s, r in zip(seeds, results, strict=True)}
+    def activations(self, layer: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """The source's layer-``layer`` activations of the train and test parts (cached)."""
+        return tuple(representation(self.source, X, layer, kind, self.cache / "activations")
+                     for X in (self.ef, self.ef_test))
 
-    def _networks(self, m: Method, splits: dict) -> list[dict]:
-        base = training_profile(m, self.prof).train
-        n_fit = len(next(iter(splits.values()))[0])
-        config = curve_config(base, n_fit, self.prof.curve_min_steps)
-        layers = self._search(m, splits, config, base.max_epochs) if m.searches_layer else {s: None for s in splits}
-        rows = []
-        for layer in sorted(set(layers.values()), key=lambda k: -1 if k is None else k):
-            chosen = {s: splits[s] for s in splits if layers[s] == layer}
-            models, X_test, val = self._fit(m, layer, chosen, config)
-            rows += [{"seed": s, "test_mae": self._mae(predict_array(model, X_test)), "val_mae": val[s],
-                      "layer": layer, "epochs": config.max_epochs, "batch": config.batch_size}
-                     for s, model in zip(chosen, models, strict=True)]
-        return sorted(rows, key=lambda r: r["seed"])
+    def fit(self, m: Method, size: int, spec: CurveFit) -> dict:
+        """Train one model per seed of ``spec`` at ``size``: their validation MAEs, and test MAEs for a final fit."""
+        start = time.perf_counter()
+        splits = {s: subsample(self.n_train, size, s) for s in spec.seeds}
+        X, X_test = self.inputs(m, spec.layer)
+        models = [new_models(m, X.shape[1], 1, self.source, s, spec.layer if m.freezes else 0)[0] for s in spec.seeds]
+        results = fit_many(models, X, self.y, [splits[s][0] for s in spec.seeds], [splits[s][1] for s in spec.seeds],
+                           spec.config, seeds=[s * 1000 for s in spec.seeds])
+        test = [self._mae(predict_array(model, X_test)) for model in models] if spec.rung == 0 else None
+        return {"seeds": list(spec.seeds), "val_mae": [r.best_val_mae for r in results], "test_mae": test,
+                "seconds": time.perf_counter() - start}
 
-    def _search(self, m: Method, splits: dict, config: TrainConfig, base_epochs: int) -> dict[int, int]:
-        """Each seed's layer (or frozen-layer count) by the profile's search on its own validation rows."""
-        prof = self.prof
-        if prof.layer_search == "cv":
-            rungs, eta = [config.max_epochs], len(prof.layers)
-        else:
-            rungs = [max(1, math.ceil(config.max_epochs * e / base_epochs)) for e in prof.halving_epochs]
-            eta = prof.halving_eta
-        survivors = {s: list(prof.curve_layers or prof.layers) for s in splits}
-        for epochs in rungs:
-            rung = config.with_(max_epochs=epochs, patience=min(epochs, config.patience))
-            scores: dict[int, dict[int, float]] = {s: {} for s in splits}
-            for layer in sorted({k for ks in survivors.values() for k in ks}):
-                _, _, val = self._fit(m, layer, {s: splits[s] for s in splits if layer in survivors[s]}, rung)
-                for s, mae in val.items():
-                    scores[s][layer] = mae
-            survivors = {s: sorted(ks, key=scores[s].get)[: max(1, math.ceil(len(ks) / eta))]
-                         for s, ks in survivors.items()}
-            if all(len(ks) == 1 for ks in survivors.values()):
-                break
-        return {s: ks[0] for s, ks in survivors.items()}
+
+@dataclass(frozen=True)
+class CurveFit:
+    """One stacked fit of a curve unit: a model per seed of ``seeds`` at ``layer``, trained with ``config``;
+    ``rung``: the layer search's rung, or 0 for the final fit, which is tested."""
+
+    layer: int | None
+    seeds: tuple[int, ...]
+    config: TrainConfig
+    rung: int = 0
+
+    @property
+    def name(self) -> str:
+        return ("final" if self.rung == 0 else f"r{self.rung}") + ("" if self.layer is None else f"-L{self.layer}")
+
+
+# a network unit's steps: it yields the next fits, receives their results (``_Curve.fit``) and returns its rows
+UnitSteps = Generator[list[CurveFit], list[dict], pd.DataFrame]
+
+
+def unit_steps(slug: str, prof: Profile, size: int, seeds: Sequence[int]) -> UnitSteps:
+    """The fits of one network unit: each seed's layer search (``search_steps``), then one fit per chosen layer."""
+    m = get_method(slug)
+    base = training_profile(m, prof).train
+    config = curve_config(base, size - math.ceil(size / VAL_EVERY), prof.curve_min_steps)
+    spent: list[float] = []
+    layers = (yield from search_steps(m, prof, seeds, config, base.max_epochs, spent)) if m.searches_layer \
+        else dict.fromkeys(seeds)
+    fits = [CurveFit(layer, tuple(s for s in seeds if layers[s] == layer), config)
+            for layer in sorted(set(layers.values()), key=lambda k: -1 if k is None else k)]
+    results = yield fits
+    spent += [r["seconds"] for r in results]
+    rows = [{"size": size, "method": slug, "seed": s, "test_mae": test, "val_mae": val, "layer": f.layer,
+             "epochs": config.max_epochs, "batch": config.batch_size, "seconds": sum(spent) / len(seeds)}
+            for f, r in zip(fits, results, strict=True)
+            for s, val, test in zip(r["seeds"], r["val_mae"], r["test_mae"], strict=True)]
+    return pd.DataFrame(sorted(rows, key=lambda r: r["seed"])).reindex(columns=COLUMNS)
+
+
+def search_steps(m: Method, prof: Profile, seeds: Sequence[int], config: TrainConfig, base_epochs: int,
+                 spent: list[float]) -> Generator[list[CurveFit], list[dict], dict[int, int]]:
+    """Each seed's layer (or frozen-layer count) by the profile's search on its own validation rows; each
+    rung fits every layer still standing for some seed, over those seeds. ``spent`` gathers the fits' seconds."""
+    if prof.layer_search == "cv":
+        rungs, eta = [config.max_epochs], len(prof.layers)
+    else:
+        rungs = [max(1, math.ceil(config.max_epochs * e / base_epochs)) for e in prof.halving_epochs]
+        eta = prof.halving_eta
+    survivors = {s: list(prof.curve_layers or prof.layers) for s in seeds}
+    for rung, epochs in enumerate(rungs, start=1):
+        at = config.with_(max_epochs=epochs, patience=min(epochs, config.patience))
+        fits = [CurveFit(layer, tuple(s for s in seeds if layer in survivors[s]), at, rung)
+                for layer in sorted({k for ks in survivors.values() for k in ks})]
+        results = yield fits
+        spent += [r["seconds"] for r in results]
+        scores: dict[int, dict[int, float]] = {s: {} for s in seeds}
+        for f, r in zip(fits, results, strict=True):
+            for s, mae in zip(r["seeds"], r["val_mae"], strict=True):
+                scores[s][f.layer] = mae
+        survivors = {s: sorted(ks, key=scores[s].get)[: max(1, math.ceil(len(ks) / eta))]
+                     for s, ks in survivors.items()}
+        if all(len(ks) == 1 for ks in survivors.values()):
+            break
+    return {s: ks[0] for s, ks in survivors.items()}
 
 
 def run_curve(
@@ -231,7 +265,8 @@ def run_curve(
     holding results of another dataset, profile, source or tlrl version is refused unless ``force``,
     which also reruns every unit. The summaries cover exactly this run's units, and
     ``provenance.json``'s ``plan`` names them; units of other sizes or seeds stay in ``runs/`` for a
-    later run that asks for them. With a ``distributed.Client`` each unit is a Dask task (``tlrl.cluster``).
+    later run that asks for them. The units are a plan of tasks (``tlrl.plan``); with a
+    ``distributed.Client`` they run on Dask (``tlrl.cluster``).
     """
     out = run_folder(out_dir, force)
     check_client(client)
@@ -280,25 +315,35 @@ def run_curve(
 
 def _run_plan(out: Path, plan: list, force: bool, curve: _Curve, client: Client | None, dataset, prof: Profile,
               source, data_dir, slugs: list[str]) -> pd.DataFrame:
-    """Run the plan's units that are not finished (all with ``force``) and return curve.csv's table."""
+    """Run the plan's units that are not finished (all with ``force``, which also drops unfinished fits) as
+    tasks (``tlrl.plan``), here or on the cluster, and return curve.csv's table."""
+    from tlrl.plan import TASKS, Job, curve_plan, remember, run_here
+
     for folder in (out / "runs").glob("*"):
         remove_stale_temporaries(folder)
+    if force:
+        shutil.rmtree(out / TASKS, ignore_errors=True)
     todo = [unit for unit in plan if force or _read_unit(_unit_path(out, *unit), *unit) is None]
     for path in (_unit_path(out, *unit) for unit in todo):
-        if not force and path.exists():
-            warnings.warn(f"{path} is cut short or lacks some of its seeds' rows; it runs again", stacklevel=3)
-    if client is not None:
-        _run_on(client, dataset, out, plan, todo, prof, source, data_dir, slugs)
+        if path.exists():
+            if not force:
+                warnings.warn(f"{path} is cut short or lacks some of its seeds' rows; it runs again", stacklevel=3)
+            path.unlink()
+    job = Job(prof if client is None else prof.with_(train__progress=False), 0, data_dir, source, tuple(slugs))
+    drivers = curve_plan(job, dataset, out.resolve(), [(*unit, _unit_path(out.resolve(), *unit)) for unit in todo])
+    if client is None:
+        remember(job, curve)
+        run_here(drivers, lambda: write_summaries(out, plan), "unit", prof.train.progress)
     else:
-        for size, slug, size_seeds in tqdm(todo, desc="curve", unit="fit", disable=not prof.train.progress):
-            write_csv(_unit_path(out, size, slug, size_seeds), curve.run_unit(slug, size, size_seeds))
-            write_summaries(out, plan)
+        from tlrl.cluster import run_on
+
+        run_on(client, drivers, lambda: write_summaries(out, plan), "unit")
     return write_summaries(out, plan)
 
 
 def _remove_unstarted(out: Path) -> None:
-    """After a failure before any unit finished in a folder this run made: remove the folder again."""
-    if any(not p.name.startswith(".") for p in out.glob("runs/*/*.csv")):
+    """After a failure before any unit or fit finished in a folder this run made: remove the folder again."""
+    if any(not p.name.startswith(".") for p in [*out.glob("runs/*/*.csv"), *out.glob("tasks/*/*/*.json")]):
         return
     (out / FILE).unlink(missing_ok=True)
     for folder in [*out.glob("runs/*"), out / "runs", out]:
@@ -358,20 +403,6 @@ def build_curve(train: pd.DataFrame, test: pd.DataFrame, prof: Profile, source: 
         except TlrlError as exc:
             raise TlrlError(f"{exc}; the feature cache needs a writable TLRL_CACHE_DIR") from None
     return _Curve(train, test, prof, load_source(source) if needs_source else None, cache, needs_pa)
-
-
-def _run_on(client: Client, dataset, out: Path, plan: list, todo: list, prof: Profile, source, data_dir,
-            slugs: list[str]) -> None:
-    """The units ``todo`` as Dask tasks, each worker building the curve's inputs once."""
-    from dask.base import tokenize
-
-    from tlrl.cluster import curve_task, run_tasks
-
-    token = tokenize(dataset, prof, source, data_dir, slugs)
-    tasks = {f"{size}/{slug}": (curve_task, (token, dataset, prof, source, data_dir, slugs, slug, size, size_seeds,
-                                             _unit_path(out.resolve(), size, slug, size_seeds)))
-             for size, slug, size_seeds in todo}
-    run_tasks(client, tasks, lambda: write_summaries(out, plan), "unit")
 
 
 def _check_sizes(sizes: Sequence[int], seeds_at: Mapping[int, Sequence[int]]) -> None:

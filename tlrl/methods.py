@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -186,58 +187,130 @@ def _cross_validate_automl(inputs: Inputs, folds, profile: Profile, seed: int):
     return _cross_validate_sklearn(partial(fit_pipeline, search.best_pipeline), inputs, folds, extras)
 
 
-def search_layer(
-    method: Method, slug: str, train: pd.DataFrame, test: pd.DataFrame, source: Source | None, profile: Profile,
-    seed: int, cache: Path,
-) -> tuple[int, list[dict], tuple | None]:
-    """Choose the source layer (or number of frozen layers) from ``profile.layers``.
+@dataclass(frozen=True)
+class Fit:
+    """One stacked ``fit_many`` call of a configuration: its folds (all, or the first ``folds``) at one
+    ``layer``, for ``epochs`` (None: the profile's). ``search``: "cv" or "halving" for a layer search's
+    candidate at ``rung``, None for the fit of the chosen layer."""
 
-    Returns the winner, one sweep row per evaluation, and, for ``"cv"``, the winner's
-    (inputs, models, maes, extras) so that its cross-validation is not run twice.
+    layer: int | None
+    search: str | None = None
+    rung: int = 1
+    folds: int | None = None
+    epochs: int | None = None
+
+    @property
+    def name(self) -> str:
+        """A file name: ``halving-r1-L3``, ``cv-r1-L3``, ``final-L3`` or ``final``."""
+        at = "" if self.layer is None else f"-L{self.layer}"
+        return f"{self.search}-r{self.rung}{at}" if self.search else f"final{at}"
+
+
+@dataclass
+class FitResult:
+    """What a ``Fit`` gives: its folds' validation MAEs and, for a whole CV, every fold model's test predictions."""
+
+    fold_val_mae: list[float]
+    seconds: float
+    n_train: int
+    spec: dict  # the inputs, as the checkpoint card's "input" field
+    test: pd.DataFrame | None = None  # formula, target and fold_<k>: each fold model's prediction
+    history: pd.DataFrame | None = None
+    extras: dict = field(default_factory=dict)  # AutoML's trials and choice
+    models: list | None = None  # kept in memory only, for checkpoints
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.fold_val_mae))
+
+
+# the steps of one configuration: it yields the next fits, receives their results, and returns the fit
+# to test, its layer and the search's sweep rows
+Protocol = Generator[list[Fit], list[FitResult], tuple[Fit, int | None, list[dict]]]
+
+
+def protocol(method: Method, slug: str, profile: Profile, layer: int | None = None) -> Protocol:
+    """The fits that evaluate a configuration, in the order the search needs them.
+
+    Without a layer to search (or with ``layer`` given): one CV at that layer. ``"cv"``: a CV of every
+    candidate at once, the lowest mean wins and is the one tested. ``"halving"``: each rung trains its
+    candidates on fold 0 and keeps the best 1/eta, then the winner is cross-validated.
     """
+    if not method.searches_layer or layer is not None:
+        layer = layer if layer is not None else method.fixed_layer
+        yield [Fit(layer)]
+        return Fit(layer), layer, []
     kind = "frozen" if method.freezes else method.activation
-
     sweep: list[dict] = []
 
-    def evaluate(k: int, search: str, rung: int, n_first_folds: int | None, epochs: int):
-        """Train candidate ``k``, record its sweep row, return (inputs, models, maes, extras)."""
-        start = time.perf_counter()
-        inputs = build_inputs(method, train, test, source, k, cache, profile.train.progress)
-        prof = profile.with_(train__max_epochs=epochs, train__patience=min(epochs, profile.train.patience))
-        result = (inputs, *cross_validate(method, inputs, source, prof, seed, k if method.freezes else 0,
-                                          n_first_folds))
-        maes = result[2]
-        values = [slug, kind, k, search, rung, len(maes), epochs, float(np.mean(maes)),
-                  float(np.std(maes)) if len(maes) > 1 else None, time.perf_counter() - start]
-        sweep.append(dict(zip(SWEEP_COLUMNS, values, strict=True)))
-        return result
+    def record(fits: list[Fit], results: list[FitResult]) -> None:
+        for f, r in zip(fits, results, strict=True):
+            maes = r.fold_val_mae
+            values = [slug, kind, f.layer, f.search, f.rung, len(maes), f.epochs, r.mean,
+                      float(np.std(maes)) if len(maes) > 1 else None, r.seconds]
+            sweep.append(dict(zip(SWEEP_COLUMNS, values, strict=True)))
 
     if profile.layer_search == "cv":
-        best = None  # only the best candidate's models and inputs are kept
-        for k in profile.layers:
-            result = evaluate(k, "cv", 1, None, profile.train.max_epochs)
-            if best is None or np.mean(result[2]) < np.mean(best[1][2]):
-                best = (k, result)
-        return best[0], sweep, best[1]
+        fits = [Fit(k, "cv", 1, None, profile.train.max_epochs) for k in profile.layers]
+        results = yield fits
+        record(fits, results)
+        best = fits[min(range(len(fits)), key=lambda i: results[i].mean)]
+        return best, best.layer, sweep
     survivors = list(profile.layers)
     for rung, epochs in enumerate(profile.halving_epochs, start=1):
-        scores = {k: evaluate(k, "halving", rung, 1, epochs)[2][0] for k in survivors}
+        fits = [Fit(k, "halving", rung, 1, epochs) for k in survivors]
+        results = yield fits
+        record(fits, results)
+        scores = {f.layer: r.fold_val_mae[0] for f, r in zip(fits, results, strict=True)}
         survivors = sorted(survivors, key=scores.get)[: max(1, math.ceil(len(survivors) / profile.halving_eta))]
         if len(survivors) == 1:
             break
-    return survivors[0], sweep, None
+    chosen = Fit(survivors[0])
+    yield [chosen]
+    return chosen, chosen.layer, sweep
+
+
+def drive(steps: Generator, execute: Callable[[list], list]):
+    """Run a generator of steps (such as ``protocol``) to its end, ``execute`` doing each step; its return value."""
+    results = None
+    try:
+        while True:
+            results = execute(steps.send(results))
+    except StopIteration as stop:
+        return stop.value
+
+
+def fit(method: Method, spec: Fit, train: pd.DataFrame, test: pd.DataFrame, source: Source | None,
+        profile: Profile, seed: int, cache: Path, keep_models: bool = False) -> FitResult:
+    """Train ``spec``'s folds; a whole CV also predicts the test rows with each fold model.
+
+    ``profile``: the configuration's own (``training_profile``); ``keep_models``: return the models too.
+    """
+    start = time.perf_counter()
+    inputs = build_inputs(method, train, test, source, spec.layer, cache, profile.train.progress)
+    if spec.epochs is not None:
+        profile = profile.with_(train__max_epochs=spec.epochs, train__patience=min(spec.epochs, profile.train.patience))
+    frozen = spec.layer if method.freezes else 0
+    models, maes, extras = cross_validate(method, inputs, source, profile, seed, frozen, spec.folds)
+    table = None
+    if spec.folds is None:
+        table = pd.DataFrame({"formula": inputs.test_formulas, "target": inputs.y_test,
+                              **{f"fold_{k}": _predict(model, inputs.X_test) for k, model in enumerate(models)}})
+    return FitResult([float(v) for v in maes], time.perf_counter() - start, len(inputs.X_train), inputs.spec, table,
+                     extras.pop("history", None), extras, models if keep_models else None)
 
 
 def _predict(model, X: np.ndarray) -> np.ndarray:
     return predict_array(model, X) if isinstance(model, NN17) else model.predict(X)
 
 
-def fold_tests(models, maes, inputs: Inputs) -> tuple[int, np.ndarray, float, float]:
+def fold_tests(result: FitResult) -> tuple[int, np.ndarray, float, float]:
     """The paper's rule and ours on the test rows: the best fold (lowest validation MAE), every fold
     model's test predictions, and the test MAE of the best fold's model and of the fold ensemble."""
-    best_fold = int(np.argmin(maes))
-    preds = np.stack([_predict(model, inputs.X_test) for model in models])
-    errors = [float(np.mean(np.abs(p - inputs.y_test))) for p in (preds[best_fold], preds.mean(0))]
+    best_fold = int(np.argmin(result.fold_val_mae))
+    preds = result.test.filter(like="fold_").to_numpy().T
+    y = result.test["target"].to_numpy()
+    errors = [float(np.mean(np.abs(p - y))) for p in (preds[best_fold], preds.mean(0))]
     return best_fold, preds, *errors
 
 
@@ -253,7 +326,7 @@ def run(
     cache_dir: str | Path | None = None,
     save_models: bool = True,
 ) -> dict:
-    """Run one configuration end to end and return its metrics.
+    """Run one configuration end to end, in this process, and return its metrics.
 
     With ``out_dir`` it writes ``metrics.json``, ``test_predictions.csv`` and the training
     history, plus (NN-17 methods, ``save_models``) one checkpoint per fold for ``tlrl predict``.
@@ -278,45 +351,58 @@ def run(
     src = load_source(source) if m.uses_source else None
     described, prof = prof.reductions, training_profile(m, prof)
     train, test = prepare_data(dataset, prof, seed, data_dir)
+    results: dict[Fit, FitResult] = {}
 
-    sweep, searched = [], None
-    if m.searches_layer and layer is None:
-        layer, sweep, searched = search_layer(m, method, train, test, src, prof, seed, cache)
-    layer = layer if layer is not None else m.fixed_layer
-    if searched is None:
-        inputs = build_inputs(m, train, test, src, layer, cache, prof.train.progress)
-        searched = (inputs, *cross_validate(m, inputs, src, prof, seed, frozen=layer if m.freezes else 0))
-    inputs, models, maes, extras = searched
+    def execute(fits: list[Fit]) -> list[FitResult]:
+        for f in fits:  # only the best whole CV so far keeps its models: the one tested is that one
+            results[f] = fit(m, f, train, test, src, prof, seed, cache, keep_models=save_models)
+            cvs = [r for r in results.values() if r.test is not None]
+            best = min(cvs, key=lambda r: r.mean) if cvs else None
+            for r in results.values():
+                if r is not best:
+                    r.models = None
+        return [results[f] for f in fits]
 
-    best_fold, preds, test_mae, test_mae_ensemble = fold_tests(models, maes, inputs)
-    metrics = {
-        "method": method,
+    chosen, layer, sweep = drive(protocol(m, method, prof, layer), execute)
+    metrics = metrics_of(method, dataset, results[chosen], layer, sweep, prof, described, src and src.ref, seed,
+                         time.perf_counter() - start)
+    if out_dir is not None:
+        write_run(Path(out_dir), metrics, results[chosen], prof)
+    return metrics
+
+
+def metrics_of(slug: str, dataset: str | Path | pd.DataFrame, result: FitResult, layer: int | None, sweep: list[dict],
+               profile: Profile, described: str, source: str | None, seed: int, seconds: float) -> dict:
+    """A configuration's metrics from the fit it tests (``result``) and its search's ``sweep`` rows;
+    ``profile``: the configuration's own, ``described``: the profile's reductions, ``source``: its ref."""
+    m = get_method(slug)
+    maes = result.fold_val_mae
+    best_fold, _, test_mae, test_mae_ensemble = fold_tests(result)
+    return {
+        "method": slug,
         "paper_name": m.paper_name,
         "category": m.category,
         "dataset": dataset_name(dataset),
-        "n_train": len(inputs.X_train),
-        "n_test": len(inputs.X_test),
+        "n_train": result.n_train,
+        "n_test": len(result.test),
         "n_folds": len(maes),
-        "fold_val_mae": [float(v) for v in maes],
-        "cv_mae_mean": float(np.mean(maes)),
+        "fold_val_mae": maes,
+        "cv_mae_mean": result.mean,
         "cv_mae_std": float(np.std(maes)),
         "best_fold": best_fold,
         "best_layer": layer,
-        "layer_search": prof.layer_search if sweep else None,
+        "layer_search": profile.layer_search if sweep else None,
         "test_mae": test_mae,
         "test_mae_ensemble": test_mae_ensemble,
-        "input": inputs.spec,
-        "source": src.ref if src else None,
-        "profile": prof.name,
+        "input": result.spec,
+        "source": source,
+        "profile": profile.name,
         "reductions": described,
         "seed": seed,
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
         "sweep": sweep,
-        **{k: v for k, v in extras.items() if k in ("best_model_class", "best_params", "automl_failed_trials")},
+        **{k: v for k, v in result.extras.items() if k in ("best_model_class", "best_params", "automl_failed_trials")},
     }
-    if out_dir is not None:
-        _write_run(Path(out_dir), metrics, models if save_models else [], inputs, preds, best_fold, extras, prof)
-    return metrics
 
 
 def _path_of(dataset: str | Path | pd.DataFrame) -> str | Path | None:
@@ -324,26 +410,27 @@ def _path_of(dataset: str | Path | pd.DataFrame) -> str | Path | None:
     return None if isinstance(dataset, pd.DataFrame) else dataset
 
 
-def _write_run(out: Path, metrics: dict, models, inputs: Inputs, preds, best_fold: int, extras: dict, prof) -> None:
-    """Write the run folder as a whole: an earlier run there is replaced, never mixed in."""
+def write_run(out: Path, metrics: dict, result: FitResult, prof: Profile) -> None:
+    """Write the run folder as a whole (an earlier run there is replaced, never mixed in): the fold
+    checkpoints where ``result`` kept its models, the test predictions, the history and the metrics."""
     with atomic_dir(out) as tmp:
-        _write_run_files(tmp, metrics, models, inputs, preds, best_fold, extras, prof)
+        _write_run_files(tmp, metrics, result, prof)
 
 
-def _write_run_files(out: Path, metrics: dict, models, inputs: Inputs, preds, best_fold: int, extras: dict,
-                     prof) -> None:
-    for k, model in enumerate(models):  # the models first: on a full disk they are what is kept
+def _write_run_files(out: Path, metrics: dict, result: FitResult, prof: Profile) -> None:
+    best_fold, preds, _, _ = fold_tests(result)
+    y = result.test["target"].to_numpy()
+    for k, model in enumerate(result.models or []):  # the models first: on a full disk they are what is kept
         if isinstance(model, NN17):
-            history = extras["history"]
-            card = {"input": inputs.spec, "task": {"dataset": metrics["dataset"], "method": metrics["method"]},
+            history = result.history
+            card = {"input": result.spec, "task": {"dataset": metrics["dataset"], "method": metrics["method"]},
                     "profile": prof.name, "seed": metrics["seed"], "fold": k,
                     "history": history[history.fold == k].drop(columns="fold").to_dict(orient="list"),
-                    "val_mae": metrics["fold_val_mae"][k], "test_mae": float(np.mean(np.abs(preds[k] - inputs.y_test)))}
+                    "val_mae": metrics["fold_val_mae"][k], "test_mae": float(np.mean(np.abs(preds[k] - y)))}
             checkpoint.save(model, out / f"fold_{k}", card)
-    table = pd.DataFrame({"formula": inputs.test_formulas, "target": inputs.y_test,
-                          "pred_best_fold": preds[best_fold], "pred_ensemble": preds.mean(0)})
-    for name, frame in (("test_predictions.csv", table), ("history.csv", extras.get("history")),
-                        ("automl_trials.csv", extras.get("trials"))):
+    table = result.test[["formula", "target"]].assign(pred_best_fold=preds[best_fold], pred_ensemble=preds.mean(0))
+    for name, frame in (("test_predictions.csv", table), ("history.csv", result.history),
+                        ("automl_trials.csv", result.extras.get("trials"))):
         if frame is not None:
             write_csv(out / name, frame)
     write_json(out / "metrics.json", metrics)
