@@ -83,6 +83,21 @@ def test_a_benchmark_cut_mid_search_resumes_fit_by_fit(jarvis_slice, tmp_path, m
     pd.testing.assert_frame_equal(again.drop(columns="seconds"), whole.drop(columns="seconds"))
 
 
+@pytest.mark.parametrize("damage", ["fit.json", "test.parquet"])
+def test_a_damaged_fit_runs_again(jarvis_slice, tmp_path, monkeypatch, damage):
+    kw = {"profile": "smoke", "methods": ["tl-finetune"]}
+    whole = run_benchmark(jarvis_slice, tmp_path / "whole", **kw)
+    with monkeypatch.context() as m:  # the fit is written, then the run stops before its configuration ends
+        m.setattr(plan, "write_run", lambda *a: (_ for _ in ()).throw(RuntimeError("cut")))
+        with pytest.raises(RuntimeError, match="cut"):
+            run_benchmark(jarvis_slice, tmp_path / "cut", **kw)
+    path = tmp_path / "cut" / "tasks" / "tl-finetune" / "final"
+    (path / damage).write_bytes((path / damage).read_bytes()[:20])
+    with pytest.warns(UserWarning, match=r"final is damaged \(\w+\); it runs again"):
+        again = run_benchmark(jarvis_slice, tmp_path / "cut", **kw)
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), whole.drop(columns="seconds"))
+
+
 def test_force_drops_the_unfinished_fits(jarvis_slice, tmp_path, monkeypatch):
     kw = {"profile": "smoke", "methods": ["rl-dl-relu"]}
     with monkeypatch.context() as m:

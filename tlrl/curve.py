@@ -42,7 +42,16 @@ from tlrl.data import dataset_name, default_cache_dir
 from tlrl.errors import TlrlError
 from tlrl.featurize import featurize
 from tlrl.io import check_writable, output_lock, remove_stale_temporaries, write_csv
-from tlrl.methods import METHODS, Method, get_method, new_models, peer_model, prepare_data, training_profile
+from tlrl.methods import (
+    METHODS,
+    Method,
+    drive,
+    get_method,
+    new_models,
+    peer_model,
+    prepare_data,
+    training_profile,
+)
 from tlrl.outputs import claim_folder, run_folder
 from tlrl.paired import compare
 from tlrl.predict import predict_array
@@ -128,7 +137,10 @@ class _Curve:
         return self.activations(layer, m.activation)
 
     def run_unit(self, slug: str, size: int, seeds: Sequence[int]) -> pd.DataFrame:
-        """Every seed of one (size, method) that fits no network: a reference line or the peer."""
+        """Every seed of one (size, method), in this process; a network's fits as ``unit_steps`` plans them."""
+        if slug not in REFERENCES and get_method(slug).learner == "nn17":
+            m = get_method(slug)
+            return drive(unit_steps(slug, self.prof, size, seeds), lambda fits: [self.fit(m, size, f) for f in fits])
         start = time.perf_counter()
         splits = {s: subsample(self.n_train, size, s) for s in seeds}
         if slug in REFERENCES:

@@ -10,7 +10,8 @@ the scores of the last (``tlrl.methods.protocol``, ``tlrl.curve.unit_steps``). W
 writes its run folder (or unit file) and removes its fits; the summaries are rebuilt after each.
 
 ``run_here`` runs the drivers in this process, one after the other; ``tlrl.cluster.run_on`` runs their
-tasks on Dask as soon as their inputs are ready. Both give the same numbers, since seeds fix them.
+tasks on Dask as soon as their inputs are ready. Seeds fix the numbers, so both give the same ones where
+each fit uses as many torch threads (on a CPU the thread count changes the order of torch's sums).
 """
 
 from __future__ import annotations
@@ -76,7 +77,19 @@ class Task:
     read: Callable[[Path], Any] | None = None
 
     def done(self) -> bool:
-        return self.path is not None and self.path.exists()
+        """Whether its result is there; a damaged one is removed with a warning, so that the task runs again."""
+        if self.path is None or not self.path.exists():
+            return False
+        try:
+            self.result()
+            return True
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            warnings.warn(f"{self.path} is damaged ({type(exc).__name__}); it runs again", stacklevel=2)
+            if self.path.is_dir():
+                shutil.rmtree(self.path)
+            else:
+                self.path.unlink()
+            return False
 
     def result(self) -> Any:
         return None if self.read is None else self.read(self.path)
@@ -115,7 +128,7 @@ def run_here(drivers: dict[str, Driver], on_done: Callable[[], object], what: st
                 task.fn(*task.args)
         return [task.result() for task in tasks]
 
-    for driver in tqdm(drivers.values(), desc=what, unit=what, disable=not progress):
+    for driver in tqdm(drivers.values(), desc=f"{what}s", unit=what, disable=not progress):
         drive(driver, execute)
         on_done()
 
