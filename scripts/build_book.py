@@ -264,8 +264,8 @@ def gpu_count_table(results: Path = REPO / "results" / "gpu", gpus: tuple[int, .
     fit_h = projection["stacked_10_fold_epoch_s_batch32"] * 600 / 3600
     fits = projection["fits_of_10_folds"]
     paper = {name: n for name, n in fits.items() if not name.startswith("TL:Freeze")}
-    lines = ["| GPUs | the paper's configurations: a task per fit (h) | a task per configuration (h) "
-             "| with TL:Freeze's sweep: a task per fit (h) |", "|---|---|---|---|"]
+    lines = [f"| GPUs | the paper's {sum(paper.values())} fits, a task per fit | the same, a task per configuration "
+             f"| with TL:Freeze's sweep ({sum(fits.values())} fits), a task per fit |", "|---|---|---|---|"]
     for n in gpus:
         rounds = [math.ceil(sum(f.values()) / n) for f in (paper, fits)]
         by_config = max(sum(sorted(paper.values(), reverse=True)[i::n]) for i in range(n))
