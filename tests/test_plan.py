@@ -3,12 +3,16 @@ benchmark or curve cut short mid-search resumes fit by fit, with the numbers of 
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from tlrl import curve, plan
 from tlrl.benchmark import run_benchmark
+from tlrl.errors import TlrlError
 from tlrl.methods import Fit, FitResult, get_method, protocol
 from tlrl.profiles import get_profile
 from tlrl.train import TrainConfig
@@ -83,19 +87,79 @@ def test_a_benchmark_cut_mid_search_resumes_fit_by_fit(jarvis_slice, tmp_path, m
     pd.testing.assert_frame_equal(again.drop(columns="seconds"), whole.drop(columns="seconds"))
 
 
-@pytest.mark.parametrize("damage", ["fit.json", "test.parquet"])
-def test_a_damaged_fit_runs_again(jarvis_slice, tmp_path, monkeypatch, damage):
+def _no_fold_maes(path):
+    record = json.loads((path / "fit.json").read_text())
+    (path / "fit.json").write_text(json.dumps(record | {"fold_val_mae": []}))
+
+
+DAMAGES = {
+    "fit.json cut": lambda path: (path / "fit.json").write_text((path / "fit.json").read_text()[:20]),
+    "test.parquet cut": lambda path: (path / "test.parquet").write_bytes((path / "test.parquet").read_bytes()[:20]),
+    "test.parquet gone": lambda path: (path / "test.parquet").unlink(),
+    "history.csv gone": lambda path: (path / "history.csv").unlink(),
+    "no fold MAEs": _no_fold_maes,
+}
+
+
+@pytest.fixture(scope="module")
+def cut_benchmark(jarvis_slice, tmp_path_factory):
+    """A TL:Fine-Tune benchmark whose one fit is written, stopped before its configuration ended; and the whole run."""
+    base = tmp_path_factory.mktemp("cut")
     kw = {"profile": "smoke", "methods": ["tl-finetune"]}
-    whole = run_benchmark(jarvis_slice, tmp_path / "whole", **kw)
-    with monkeypatch.context() as m:  # the fit is written, then the run stops before its configuration ends
+    whole = run_benchmark(jarvis_slice, base / "whole", **kw)
+    with pytest.MonkeyPatch.context() as m:
         m.setattr(plan, "write_run", lambda *a: (_ for _ in ()).throw(RuntimeError("cut")))
         with pytest.raises(RuntimeError, match="cut"):
-            run_benchmark(jarvis_slice, tmp_path / "cut", **kw)
-    path = tmp_path / "cut" / "tasks" / "tl-finetune" / "final"
-    (path / damage).write_bytes((path / damage).read_bytes()[:20])
+            run_benchmark(jarvis_slice, base / "cut", **kw)
+    return base / "cut", whole
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_fit_runs_again(cut_benchmark, jarvis_slice, tmp_path, damage):
+    out, whole = cut_benchmark
+    out = shutil.copytree(out, tmp_path / "cut")
+    DAMAGES[damage](out / "tasks" / "tl-finetune" / "final")
     with pytest.warns(UserWarning, match=r"final is damaged \(\w+\); it runs again"):
-        again = run_benchmark(jarvis_slice, tmp_path / "cut", **kw)
+        again = run_benchmark(jarvis_slice, out, profile="smoke", methods=["tl-finetune"])
     pd.testing.assert_frame_equal(again.drop(columns="seconds"), whole.drop(columns="seconds"))
+    assert not (out / "tasks").exists()
+
+
+def test_unfinished_fits_without_a_record_or_behind_a_link_are_refused(cut_benchmark, jarvis_slice, tmp_path):
+    out = shutil.copytree(cut_benchmark[0], tmp_path / "cut")
+    (out / "provenance.json").unlink()
+    with pytest.raises(TlrlError, match="holds unfinished fits but .* has no provenance.json"):
+        run_benchmark(jarvis_slice, out, profile="smoke", seed=1, methods=["tl-finetune"])
+    elsewhere = tmp_path / "elsewhere"
+    (out / "tasks" / "tl-finetune").rename(elsewhere)
+    (out / "tasks" / "tl-finetune").symlink_to(elsewhere)
+    with pytest.raises(TlrlError, match="is a symbolic link"):
+        run_benchmark(jarvis_slice, out, profile="smoke", methods=["tl-finetune"], force=True)
+    assert (elsewhere / "final" / "fit.json").is_file()
+
+
+def test_a_curve_fit_record_of_other_seeds_runs_again(jarvis_slice, tmp_path, monkeypatch):
+    kw = {"sizes": (40,), "methods": ["rl-dl-dense"], "seeds": (0, 1), "profile": "smoke"}
+    with monkeypatch.context() as m:
+        _cut_after(m, curve._Curve, "fit", 1)
+        with pytest.raises(RuntimeError, match="cut"):
+            curve.run_curve(jarvis_slice, tmp_path, **kw)
+    (record,) = (tmp_path / "tasks" / "40").rglob("*.json")
+    record.write_text(json.dumps(json.loads(record.read_text()) | {"seeds": [0]}))
+    with pytest.warns(UserWarning, match="r1-L8.json is damaged"):
+        curve.run_curve(jarvis_slice, tmp_path, **kw)
+
+
+def test_an_empty_method_list_and_a_closed_client_are_refused(jarvis_slice, tmp_path):
+    from distributed import Client
+
+    with pytest.raises(TlrlError, match="methods names no method"):
+        run_benchmark(jarvis_slice, tmp_path / "a", profile="smoke", methods=[])
+    client = Client(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    client.close()
+    with pytest.raises(TlrlError, match="the Dask client is closed"):
+        run_benchmark(jarvis_slice, tmp_path / "b", profile="smoke", methods=["sc-dl-ef"], client=client)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_force_drops_the_unfinished_fits(jarvis_slice, tmp_path, monkeypatch):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -21,12 +20,25 @@ import pandas as pd
 
 from tlrl.cluster import check_client
 from tlrl.data import dataset_name
+from tlrl.errors import TlrlError
 from tlrl.featurize import featurize
 from tlrl.io import atomic_write, write_csv, write_json
 from tlrl.methods import METHODS, SWEEP_COLUMNS, get_method
 from tlrl.outputs import claim_folder, run_folder
 from tlrl.paired import RULE, Paired, compare
-from tlrl.plan import TASKS, Job, benchmark_data, benchmark_plan, remember, run_here
+from tlrl.plan import (
+    TASKS,
+    Job,
+    absolute,
+    benchmark_data,
+    benchmark_plan,
+    check_tasks,
+    clear_tasks,
+    remember,
+    remove_fits,
+    run_here,
+    where,
+)
 from tlrl.profiles import Profile, get_profile
 from tlrl.provenance import check_results_dir, read_metrics
 from tlrl.train import check_device
@@ -72,10 +84,13 @@ def run_benchmark(
     check_client(client)
     prof = get_profile(profile)
     check_device(prof.train.device)
-    slugs = methods or list(METHODS)
+    if methods is not None and not list(methods):
+        raise TlrlError("methods names no method; leave it out (None) to run all of them")
+    slugs = list(methods) if methods is not None else list(METHODS)
     for slug in slugs:
         get_method(slug)  # an unknown slug fails before any work starts
-    job = Job(prof if client is None else prof.with_(train__progress=False), seed, data_dir, source, tuple(slugs))
+    job = Job(prof if client is None else prof.with_(train__progress=False), seed, *where(data_dir, source),
+              tuple(slugs))
     with warnings.catch_warnings(record=True) as caught:  # shown once the folder is known to be usable
         warnings.simplefilter("always")
         data = benchmark_data(job, dataset)  # a source that is no EF checkpoint fails here
@@ -84,13 +99,16 @@ def run_benchmark(
     claim_folder(out, "benchmark", force, inputs=[dataset_name(dataset), source])  # a table carries its name
     for path in out.glob("runs/*/metrics.json"):
         read_metrics(path)  # a broken one is reported before any work
+    check_tasks(out, force)
     check_results_dir(out, dataset, prof, seed, source, data_dir, force)
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if force:
-        shutil.rmtree(out / TASKS, ignore_errors=True)
+        clear_tasks(out)
     todo = [slug for slug in slugs if force or not (out / "runs" / slug / "metrics.json").exists()]
-    drivers = benchmark_plan(job, dataset, out.resolve(), todo)
+    drivers = benchmark_plan(job, absolute(dataset), out.resolve(), todo)
+    for slug in set(slugs) - set(todo):  # a run stopped after writing the configuration, before removing its fits
+        remove_fits(out / TASKS / slug)
     if client is None:
         remember(job, data)
         run_here(drivers, lambda: write_summaries(out), "configuration", prof.train.progress)

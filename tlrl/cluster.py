@@ -67,6 +67,8 @@ def check_client(client: object) -> None:
     distributed = sys.modules.get("distributed")  # a Client exists only once distributed is imported
     if distributed is None or not isinstance(client, distributed.Client):
         raise TlrlError(f"client must be a distributed.Client or None, got {client!r}")
+    if client.status != "running":
+        raise TlrlError(f"the Dask client is {client.status}: give a running one")
     try:
         client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
     except TimeoutError:

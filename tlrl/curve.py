@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import math
 import numbers
-import shutil
 import time
 import warnings
 from collections.abc import Generator, Iterable, Mapping, Sequence
@@ -311,6 +310,9 @@ def run_curve(
     with output_lock(out):  # only now, with every input checked, may the folder change
         made = not out.exists()
         claim_folder(out, "curve", force, inputs=[dataset_name(dataset), source])
+        from tlrl.plan import check_tasks
+
+        check_tasks(out, force)
         check_results_dir(out, dataset, prof, 0, source, data_dir, force, plan=record)
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -329,20 +331,21 @@ def _run_plan(out: Path, plan: list, force: bool, curve: _Curve, client: Client 
               source, data_dir, slugs: list[str]) -> pd.DataFrame:
     """Run the plan's units that are not finished (all with ``force``, which also drops unfinished fits) as
     tasks (``tlrl.plan``), here or on the cluster, and return curve.csv's table."""
-    from tlrl.plan import TASKS, Job, curve_plan, remember, run_here
+    from tlrl.plan import Job, absolute, clear_tasks, curve_plan, remember, run_here, where
 
     for folder in (out / "runs").glob("*"):
         remove_stale_temporaries(folder)
     if force:
-        shutil.rmtree(out / TASKS, ignore_errors=True)
+        clear_tasks(out)
     todo = [unit for unit in plan if force or _read_unit(_unit_path(out, *unit), *unit) is None]
     for path in (_unit_path(out, *unit) for unit in todo):
         if path.exists():
             if not force:
                 warnings.warn(f"{path} is cut short or lacks some of its seeds' rows; it runs again", stacklevel=3)
             path.unlink()
-    job = Job(prof if client is None else prof.with_(train__progress=False), 0, data_dir, source, tuple(slugs))
-    drivers = curve_plan(job, dataset, out.resolve(), [(*unit, _unit_path(out.resolve(), *unit)) for unit in todo])
+    job = Job(prof if client is None else prof.with_(train__progress=False), 0, *where(data_dir, source), tuple(slugs))
+    units = [(*unit, _unit_path(out.resolve(), *unit)) for unit in todo]
+    drivers = curve_plan(job, absolute(dataset), out.resolve(), units)
     if client is None:
         remember(job, curve)
         run_here(drivers, lambda: write_summaries(out, plan), "unit", prof.train.progress)

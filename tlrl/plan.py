@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from tlrl.curve import REFERENCES, CurveFit, build_curve, unit_steps
 from tlrl.data import default_cache_dir
+from tlrl.errors import TlrlError
 from tlrl.featurize import featurize
 from tlrl.io import atomic_dir, write_csv, write_json
 from tlrl.methods import (
@@ -77,18 +78,16 @@ class Task:
     read: Callable[[Path], Any] | None = None
 
     def done(self) -> bool:
-        """Whether its result is there; a damaged one is removed with a warning, so that the task runs again."""
+        """Whether its result is there; a damaged one (unreadable, or not what the task makes) is removed with a
+        warning, so that the task runs again."""
         if self.path is None or not self.path.exists():
             return False
         try:
             self.result()
             return True
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             warnings.warn(f"{self.path} is damaged ({type(exc).__name__}); it runs again", stacklevel=2)
-            if self.path.is_dir():
-                shutil.rmtree(self.path)
-            else:
-                self.path.unlink()
+            _delete(self.path)
             return False
 
     def result(self) -> Any:
@@ -97,6 +96,55 @@ class Task:
 
 Driver = Generator[list[Task], list[Any], None]
 _prepared: dict[str, Any] = {}  # per process: the data of the run under way, by Job.id
+
+
+def _delete(path: Path) -> None:
+    """Remove a fit's result (a folder or a file), or say in one line why it cannot be."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError as exc:
+        raise TlrlError(f"cannot remove {path} ({exc.strerror or exc}): remove it by hand") from None
+
+
+def check_tasks(out: Path, force: bool) -> None:
+    """Refuse a results folder whose unfinished fits cannot be trusted: ``tasks/`` without the folder's
+    provenance record (unless ``force``), or anything under it that is a symbolic link."""
+    tasks = out / TASKS
+    if not tasks.is_dir() or tasks.is_symlink():
+        return
+    links = [p for p in tasks.rglob("*") if p.is_symlink()]
+    if links:
+        raise TlrlError(f"{links[0]} is a symbolic link; {tasks} holds only tlrl's own fits: remove the link")
+    if not force and not (out / "provenance.json").is_file():
+        raise TlrlError(f"{tasks} holds unfinished fits but {out} has no provenance.json, so their settings are "
+                        "unknown: use --force to start the folder afresh")
+
+
+def clear_tasks(out: Path) -> None:
+    """Remove every unfinished fit (``--force``), or say in one line why they cannot be removed."""
+    tasks = out / TASKS
+    if tasks.is_dir() and not tasks.is_symlink():
+        try:
+            shutil.rmtree(tasks)
+        except OSError as exc:
+            raise TlrlError(f"cannot remove {tasks} ({exc.strerror or exc}): its fits would mix into this run; "
+                            "remove it by hand") from None
+
+
+def where(data_dir: str | Path | None, source: str | Path | None) -> tuple[str | None, str | None]:
+    """``data_dir`` and ``source`` as workers in other folders find them: absolute (a shipped source by name)."""
+    return (None if data_dir is None else str(Path(data_dir).resolve()),
+            None if source is None else load_source(source).ref)
+
+
+def absolute(dataset):
+    """A dataset given as a file's path, made absolute for workers in other folders; names and frames as given."""
+    if isinstance(dataset, (str, Path)) and Path(dataset).is_file():
+        return str(Path(dataset).resolve())
+    return dataset
 
 
 def remember(job: Job, prepared: Any) -> None:
@@ -120,12 +168,13 @@ def run_here(drivers: dict[str, Driver], on_done: Callable[[], object], what: st
 
     def execute(tasks: list[Task]) -> list[Any]:
         for task in tasks:
+            if task.done():
+                continue
             for need in task.needs:
                 if need.key not in ran:
                     need.fn(*need.args)
                     ran.add(need.key)
-            if not task.done():
-                task.fn(*task.args)
+            task.fn(*task.args)
         return [task.result() for task in tasks]
 
     for driver in tqdm(drivers.values(), desc=f"{what}s", unit=what, disable=not progress):
@@ -177,16 +226,19 @@ def _configuration(job: Job, dataset, out: Path, slug: str) -> Driver:
         if m.inputs == "representation":
             args = (job, dataset, spec.layer, m.activation)
             needs = (Task(f"features/{m.activation}-L{spec.layer}", _activations, args),)
+        def read(path: Path) -> FitResult:
+            return _checked(read_fit(path), spec, prof.n_folds, m.learner == "nn17")
+
         return Task(f"{slug}/{spec.name}", _fit, (job, dataset, slug, spec, folder / spec.name), folder / spec.name,
-                    needs, read_fit)
+                    needs, read)
 
     chosen, layer, sweep = yield from _steps(protocol(m, slug, prof), task)
-    result = read_fit(folder / chosen.name)
+    result = task(chosen).result()
     seconds = sum(row["seconds"] for row in sweep) + (result.seconds if chosen.search is None else 0.0)
     source = load_source(job.source).ref if m.uses_source else None
     metrics = metrics_of(slug, dataset, result, layer, sweep, prof, job.profile.reductions, source, job.seed, seconds)
     write_run(out / "runs" / slug, metrics, result, prof)
-    _remove(folder)
+    remove_fits(folder)
 
 
 def _pa(job: Job, dataset) -> None:
@@ -240,7 +292,20 @@ def read_fit(path: Path) -> FitResult:
                      tables["history.csv"], extras)
 
 
-def _remove(folder: Path) -> None:
+def _checked(result: FitResult, spec: Fit, n_folds: int, network: bool) -> FitResult:
+    """``result`` if it is what ``spec`` makes: a validation MAE per fold, and for a whole CV each fold's test
+    predictions (and a network's history); else a ``ValueError``."""
+    folds = spec.folds or n_folds
+    if len(result.fold_val_mae) != folds or not all(isinstance(v, float) for v in result.fold_val_mae):
+        raise ValueError(f"{len(result.fold_val_mae)} fold MAEs for {folds} folds")
+    if spec.folds is None and (result.test is None or result.test.filter(like="fold_").shape[1] != folds):
+        raise ValueError("no test predictions for every fold")
+    if network and result.history is None:
+        raise ValueError("no history")
+    return result
+
+
+def remove_fits(folder: Path) -> None:
     """A finished driver's fits, and the folders up to ``tasks/`` that it leaves empty."""
     shutil.rmtree(folder, ignore_errors=True)
     for parent in folder.parents:
@@ -275,12 +340,20 @@ def _unit(job: Job, dataset, out: Path, size: int, slug: str, seeds: list[int], 
         if m.inputs == "representation":
             needs = (Task(f"features/{m.activation}-L{spec.layer}", _curve_activations,
                           (job, dataset, spec.layer, m.activation)),)
+        def read(path: Path) -> dict:
+            record = json.loads(path.read_text())
+            n = len(spec.seeds)
+            if (record["seeds"] != list(spec.seeds) or len(record["val_mae"]) != n or float(record["seconds"]) < 0
+                    or (spec.rung == 0 and len(record["test_mae"]) != n)):
+                raise ValueError(f"not the fit of seeds {list(spec.seeds)}")
+            return record
+
         return Task(f"{key}/{spec.name}", _curve_fit, (job, dataset, slug, size, spec, folder / f"{spec.name}.json"),
-                    folder / f"{spec.name}.json", needs, _read_json)
+                    folder / f"{spec.name}.json", needs, read)
 
     frame = yield from _steps(unit_steps(slug, job.profile, size, seeds), task)
     write_csv(path, frame)
-    _remove(folder)
+    remove_fits(folder)
 
 
 def _whole_unit(job: Job, dataset, slug: str, size: int, seeds: list[int], path: Path) -> None:
@@ -294,7 +367,3 @@ def _curve_activations(job: Job, dataset, layer: int, kind: str) -> None:
 def _curve_fit(job: Job, dataset, slug: str, size: int, spec: CurveFit, path: Path) -> None:
     result = _once(job, lambda: _curve_data(job, dataset)).fit(get_method(slug), size, spec)
     write_json(path, result)
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text())
