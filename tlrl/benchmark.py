@@ -99,7 +99,7 @@ def run_benchmark(
     claim_folder(out, "benchmark", force, inputs=[dataset_name(dataset), source])  # a table carries its name
     for path in out.glob("runs/*/metrics.json"):
         read_metrics(path)  # a broken one is reported before any work
-    check_tasks(out, force)
+    check_tasks(out)
     check_results_dir(out, dataset, prof, seed, source, data_dir, force)
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -312,7 +312,7 @@ def run_curve(
         claim_folder(out, "curve", force, inputs=[dataset_name(dataset), source])
         from tlrl.plan import check_tasks
 
-        check_tasks(out, force)
+        check_tasks(out)
         check_results_dir(out, dataset, prof, 0, source, data_dir, force, plan=record)
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -24,8 +24,9 @@ NAMES = {"fit": "a 'tlrl fit' run", "benchmark": "a 'tlrl benchmark' results fol
 CHECKPOINT_FILES = {"card.json", "model.safetensors"}
 FIT_FILES = {"metrics.json", "test_predictions.csv", "history.csv", "automl_trials.csv"}
 BENCHMARK_FILES = {"provenance.json", "results.csv", "sweep.csv", "paired.json", "table2.md"}
-# runs, unfinished fits (tasks), and the book's chapter records, retrained source and learning curve
-BENCHMARK_DIRS = {"runs", "tasks", "chapters", "source_model", "curve"}
+TASKS = "tasks"  # a results folder's unfinished fits (tlrl.plan): tasks/<configuration or size/unit>/<fit>
+# runs, unfinished fits, and the book's chapter records, retrained source and learning curve
+BENCHMARK_DIRS = {"runs", TASKS, "chapters", "source_model", "curve"}
 CURVE_FILES = {"provenance.json", "curve.csv", "summary.csv", "paired.csv"}
 _CURVE_UNIT = re.compile(r"[a-z-]+_(s[0-9-]+|[0-9]+seeds-[0-9a-f]{12})\.csv")  # tlrl.curve._unit_path
 SOURCE_FILES = CHECKPOINT_FILES | {"resume.pt"}
@@ -89,7 +90,7 @@ def _foreign(folder: Path, kind: Kind) -> list[str]:
 def _foreign_in_curve(folder: Path) -> list[str]:
     """Entries of a curve folder that ``tlrl curve`` does not write (``runs/<size>/<unit>.csv``)."""
     foreign = [p.name for p in _entries(folder) if not ((p.name in CURVE_FILES and p.is_file() and not p.is_symlink())
-                                                         or (p.name in ("runs", "tasks") and _is_plain_dir(p)))]
+                                                         or (p.name in ("runs", TASKS) and _is_plain_dir(p)))]
     runs = folder / "runs"
     for size in _entries(runs) if _is_plain_dir(runs) else []:
         if not (size.name.isdigit() and _is_plain_dir(size)):

@@ -47,10 +47,9 @@ from tlrl.methods import (
     training_profile,
     write_run,
 )
+from tlrl.outputs import TASKS
 from tlrl.profiles import Profile
-from tlrl.representation import load_source, representation
-
-TASKS = "tasks"  # the results folder's unfinished fits: tasks/<configuration or size/unit>/<fit>
+from tlrl.representation import SHIPPED, load_source, representation
 
 
 @dataclass(frozen=True)
@@ -109,35 +108,28 @@ def _delete(path: Path) -> None:
         raise TlrlError(f"cannot remove {path} ({exc.strerror or exc}): remove it by hand") from None
 
 
-def check_tasks(out: Path, force: bool) -> None:
-    """Refuse a results folder whose unfinished fits cannot be trusted: ``tasks/`` without the folder's
-    provenance record (unless ``force``), or anything under it that is a symbolic link."""
+def check_tasks(out: Path) -> None:
+    """Refuse a results folder with a symbolic link under ``tasks/``: a fit deleted or written there would
+    land outside the folder."""
     tasks = out / TASKS
     if not tasks.is_dir() or tasks.is_symlink():
         return
     links = [p for p in tasks.rglob("*") if p.is_symlink()]
     if links:
         raise TlrlError(f"{links[0]} is a symbolic link; {tasks} holds only tlrl's own fits: remove the link")
-    if not force and not (out / "provenance.json").is_file():
-        raise TlrlError(f"{tasks} holds unfinished fits but {out} has no provenance.json, so their settings are "
-                        "unknown: use --force to start the folder afresh")
 
 
 def clear_tasks(out: Path) -> None:
     """Remove every unfinished fit (``--force``), or say in one line why they cannot be removed."""
-    tasks = out / TASKS
-    if tasks.is_dir() and not tasks.is_symlink():
-        try:
-            shutil.rmtree(tasks)
-        except OSError as exc:
-            raise TlrlError(f"cannot remove {tasks} ({exc.strerror or exc}): its fits would mix into this run; "
-                            "remove it by hand") from None
+    if (out / TASKS).is_dir() and not (out / TASKS).is_symlink():
+        _delete(out / TASKS)
 
 
-def where(data_dir: str | Path | None, source: str | Path | None) -> tuple[str | None, str | None]:
-    """``data_dir`` and ``source`` as workers in other folders find them: absolute (a shipped source by name)."""
+def where(data_dir: str | Path | None, source: str | Path | None) -> tuple[str | None, str]:
+    """``data_dir`` and ``source`` as workers in other folders find them: absolute, and the source as its ref
+    (``SHIPPED`` by name, a checkpoint by its absolute path), as the metrics record it."""
     return (None if data_dir is None else str(Path(data_dir).resolve()),
-            None if source is None else load_source(source).ref)
+            SHIPPED if source is None else load_source(source).ref)
 
 
 def absolute(dataset):
@@ -235,7 +227,7 @@ def _configuration(job: Job, dataset, out: Path, slug: str) -> Driver:
     chosen, layer, sweep = yield from _steps(protocol(m, slug, prof), task)
     result = task(chosen).result()
     seconds = sum(row["seconds"] for row in sweep) + (result.seconds if chosen.search is None else 0.0)
-    source = load_source(job.source).ref if m.uses_source else None
+    source = job.source if m.uses_source else None  # its ref (``where``)
     metrics = metrics_of(slug, dataset, result, layer, sweep, prof, job.profile.reductions, source, job.seed, seconds)
     write_run(out / "runs" / slug, metrics, result, prof)
     remove_fits(folder)

@@ -22,6 +22,7 @@ from tlrl.data import dataset_name, load_dataset
 from tlrl.errors import TlrlError
 from tlrl.io import json_safe, write_json
 from tlrl.methods import METHODS
+from tlrl.outputs import TASKS
 from tlrl.profiles import Profile, get_profile
 from tlrl.representation import load_source
 
@@ -70,8 +71,8 @@ def check_results_dir(
 
     A benchmark folder from before provenance records (runs but no ``provenance.json``) is checked
     against what its runs' metrics name (dataset, profile, seed, source) and then adopted; a curve's
-    units without a record, or an unreadable record, are refused. With ``force`` a mismatching or
-    unrecorded folder is started afresh: its ``runs/`` are deleted.
+    units or any unfinished fits (``tasks/``) without a record, or an unreadable record, are refused.
+    With ``force`` a mismatching or unrecorded folder is started afresh: its ``runs/`` are deleted.
     ``plan``: a learning curve's sizes, seeds and methods, recorded as they are (not compared).
     Returns the record.
     """
@@ -102,6 +103,8 @@ def _recorded(out: Path, curve: bool) -> tuple[dict | None, str | None]:
     """The folder's record (None where it has none) and why its results cannot be checked (None: they can)."""
     path = out / FILE
     if not path.is_file():
+        if (out / TASKS).is_dir() and any((out / TASKS).iterdir()):
+            return None, f"{out / TASKS} holds unfinished fits but {out} has no {FILE}, so their settings are unknown"
         units = curve and any(not p.name.startswith(".") for p in out.glob("runs/*/*.csv"))
         return None, f"{out} has units but no {FILE}" if units else None
     try:
